@@ -1,0 +1,41 @@
+"""Baseline attacks that a published attack must beat at equal budget (DESIGN §8.4)."""
+
+from __future__ import annotations
+
+import random
+
+from robustness.adversarial import AttackOutcome, Target, Victim
+from robustness.errors import ConfigError
+
+STUFFING_POSITIONS = ("start", "end", "repeat")
+
+
+class KeywordStuffing:
+    """"Query+" spamming (Wu et al., TOIS 2022, task 4): put the query into the document.
+
+    - start: the whole query prepended; end: appended (beyond a model's max length it is
+      truncated away — a real property of the victim, reported as such);
+    - repeat: the query inserted `times` times at random word positions.
+    Static: it never queries the victim.
+    """
+
+    def __init__(self, position: str = "start", times: int = 3):
+        if position not in STUFFING_POSITIONS:
+            raise ConfigError(f"keyword_stuffing position {position!r} is not one of {', '.join(STUFFING_POSITIONS)}")
+        if times < 1:
+            raise ConfigError(f"keyword_stuffing times must be >= 1, got {times}")
+        self.position = position
+        self.times = times
+        self.name = f"query+{position}"
+
+    def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome:
+        words = target.text.split()
+        query = target.query.strip()
+        if self.position == "start":
+            return AttackOutcome(f"{query} {target.text}", [{"insert": query, "at": 0}])
+        if self.position == "end":
+            return AttackOutcome(f"{target.text} {query}", [{"insert": query, "at": len(words)}])
+        positions = sorted(rng.randint(0, len(words)) for _ in range(self.times))
+        for offset, at in enumerate(positions):
+            words.insert(at + offset, query)
+        return AttackOutcome(" ".join(words), [{"insert": query, "at": at} for at in positions])

@@ -1,0 +1,188 @@
+"""The adversarial-ranking protocol shared by robustness tasks 4 and 5 and every attack.
+
+Protocol (IDEM / PRADA / MARA family, DESIGN §8): the victim re-ranks a query's top-100
+candidates; targets are Easy-5 (one document from each 10-rank bin of ranks 51–100) and
+Hard-5 (the last five of the list); an attack rewrites a target's text; its new rank is found
+by scoring the rewritten text and inserting that score into the victim's original scores for
+the other documents. Attacks live in `attacks/`; this module only defines what they receive
+(a `Target`, a `Victim`) and what they return (an `AttackOutcome`), and evaluates them.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Protocol, Sequence
+
+import numpy as np
+
+from robustness.engine import ScoringEngine
+from robustness.errors import ConfigError
+from robustness.metrics import attack_summary, perturbation_fraction, rank_by_insertion
+
+TARGET_GROUPS = ("easy", "hard")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A document to promote for a query, and where the victim ranks it now."""
+
+    query_id: str
+    query: str
+    doc_id: str
+    text: str
+    old_rank: int
+    group: str
+
+
+class BudgetExhausted(Exception):
+    """Raised by `Victim` when an attack asks for more victim queries than its budget."""
+
+
+class Victim:
+    """Decision-based black-box access: the attacker sees ranks, and every query is counted.
+
+    `ranks(texts)` scores all candidate texts of one search step in one engine call and
+    returns where each would land in the query's list (the target's original entry removed).
+    """
+
+    def __init__(self, engine: ScoringEngine, query: str, other_scores: np.ndarray, budget: int | None = None):
+        self._engine = engine
+        self._query = query
+        self._others = np.asarray(other_scores, dtype=np.float64)
+        self.budget = budget
+        self.queries_used = 0
+
+    def ranks(self, texts: Sequence[str]) -> list[int]:
+        if self.budget is not None and self.queries_used + len(texts) > self.budget:
+            raise BudgetExhausted(f"victim query budget {self.budget} exhausted")
+        self.queries_used += len(texts)
+        scores = self._engine.score([self._query] * len(texts), list(texts))
+        return [rank_by_insertion(self._others, s) for s in scores]
+
+
+@dataclass
+class AttackOutcome:
+    """What an attack produced for one target: the new text and a record of its edits."""
+
+    text: str
+    edits: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Attack(Protocol):
+    """Transforms a target document; may query the victim (counted) to guide its search."""
+
+    name: str
+
+    def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome: ...
+
+
+@dataclass
+class AttackResult:
+    """One (query, target) record, as written to results.json."""
+
+    attack: str
+    query_id: str
+    doc_id: str
+    group: str
+    old_rank: int
+    new_rank: int
+    pp: float
+    victim_queries: int
+    seconds: float
+    edits: list[dict[str, Any]]
+    adversarial_text: str
+    ss: float | None = None
+
+
+def select_targets(ranked: Sequence[str], rng: random.Random, exclude: set[str] = frozenset(), list_size: int = 100) -> dict[str, list[tuple[str, int]]]:
+    """Easy-5 and Hard-5 targets of a full ranked list, as (doc id, 1-based rank).
+
+    Judged-relevant documents (`exclude`) are not promoted: the attacks are about pushing
+    irrelevant content up. Lists shorter than `list_size` yield no targets (the protocol
+    assumes full top-100 lists).
+    """
+    if len(ranked) < list_size:
+        return {"easy": [], "hard": []}
+    eligible = [(doc, rank) for rank, doc in enumerate(ranked[:list_size], 1) if doc not in exclude]
+    hard = eligible[-5:]
+    easy: list[tuple[str, int]] = []
+    half = list_size // 2
+    bin_size = max(1, half // 5)
+    for start in range(half + 1, list_size + 1, bin_size):
+        in_bin = [item for item in eligible if start <= item[1] < start + bin_size]
+        if in_bin:
+            easy.append(rng.choice(in_bin))
+    return {"easy": easy, "hard": hard}
+
+
+def evaluate_attack(
+    engine: ScoringEngine,
+    attack: Attack,
+    queries: dict[str, str],
+    rankings: dict[str, dict[str, float]],
+    docs: dict[str, str],
+    relevant: dict[str, set[str]],
+    make_rng: Callable[..., random.Random],
+    groups: Sequence[str] = TARGET_GROUPS,
+    victim_budget: int | None = None,
+    similarity: Callable[[list[str], list[str]], np.ndarray] | None = None,
+    progress: bool = True,
+) -> list[AttackResult]:
+    """Attack every Easy-5/Hard-5 target of every query; new ranks by insertion, scored in one call."""
+    unknown = set(groups) - set(TARGET_GROUPS)
+    if unknown:
+        raise ConfigError(f"unknown target group(s) {sorted(unknown)} (known: easy, hard)")
+    jobs: list[tuple[Target, np.ndarray]] = []
+    for qid in sorted(queries):
+        scores = rankings[qid]
+        ranked = sorted(scores, key=lambda d: (-scores[d], d))
+        chosen = select_targets(ranked, make_rng("targets", qid), relevant.get(qid, set()))
+        for group in groups:
+            for doc_id, rank in chosen[group]:
+                others = np.array([scores[d] for d in ranked if d != doc_id])
+                jobs.append((Target(qid, queries[qid], doc_id, docs[doc_id], rank, group), others))
+
+    outcomes: list[tuple[AttackOutcome, int, float]] = []
+    iterator = jobs
+    if progress and jobs:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(jobs, desc=f"attack {attack.name}", unit="target", leave=False)
+    for target, others in iterator:
+        victim = Victim(engine, target.query, others, victim_budget)
+        started = time.perf_counter()
+        outcome = attack.attack(target, victim, make_rng("attack", attack.name, target.query_id, target.doc_id))
+        outcomes.append((outcome, victim.queries_used, time.perf_counter() - started))
+
+    final = engine.score([t.query for t, _ in jobs], [o.text for o, _, _ in outcomes], desc=f"evaluating {attack.name}")
+    ss = similarity([t.text for t, _ in jobs], [o.text for o, _, _ in outcomes]) if similarity and jobs else None
+    results = []
+    for i, ((target, others), (outcome, used, seconds)) in enumerate(zip(jobs, outcomes)):
+        results.append(AttackResult(
+            attack=attack.name, query_id=target.query_id, doc_id=target.doc_id, group=target.group,
+            old_rank=target.old_rank, new_rank=rank_by_insertion(others, final[i]),
+            pp=perturbation_fraction(target.text, outcome.text), victim_queries=used, seconds=seconds,
+            edits=outcome.edits, adversarial_text=outcome.text, ss=None if ss is None else float(ss[i]),
+        ))
+    return results
+
+
+def summarise(results: Sequence[AttackResult]) -> dict[str, dict[str, float]]:
+    """Attack figures per target group (and 'all'): ASR, Boost, TkR, ≤k, PP, SS, victim queries."""
+    summary: dict[str, dict[str, float]] = {}
+    for group in (*TARGET_GROUPS, "all"):
+        chosen = [r for r in results if group in ("all", r.group)]
+        if not chosen:
+            continue
+        figures = attack_summary([r.old_rank for r in chosen], [r.new_rank for r in chosen], [r.pp for r in chosen])
+        if all(r.ss is not None for r in chosen):
+            figures["ss"] = float(np.mean([r.ss for r in chosen]))
+        figures["victim_queries"] = float(np.mean([r.victim_queries for r in chosen]))
+        summary[group] = figures
+    return summary
+
+
+def records(results: Sequence[AttackResult]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]

@@ -1,0 +1,73 @@
+"""`robustness` command line. Heavy libraries (torch, transformers, ranx) load only inside
+commands, so `robustness --help` and `robustness list` answer at once."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from robustness.errors import RobustnessError
+
+DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "benchmarks" / "specs" / "default.yaml"
+
+
+def _fail(exc: RobustnessError) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details.")
+def main(verbose: bool) -> None:
+    """Robustness and adversarial evaluation of neural ranking models."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec field, e.g. --set max_queries=50 or --set tasks.0.params.k=5.")
+@click.option("--ranker", "extra_rankers", multiple=True, metavar="TYPE", help="Add a ranker: a built-in name, an entry-point name or module:Class.")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), help="Results directory (default: the spec's output_dir).")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def run(spec: Path | None, overrides: tuple[str, ...], extra_rankers: tuple[str, ...], output: Path | None, no_progress: bool) -> None:
+    """Run a benchmark SPEC (default: benchmarks/specs/default.yaml) and write its report."""
+    try:
+        from robustness.config import load_spec
+        from robustness.report.markdown import render_summary
+        from robustness.runner import run_benchmark
+
+        spec_path = spec or DEFAULT_SPEC
+        loaded = load_spec(spec_path, overrides)
+        if extra_rankers:
+            data = loaded.model_dump()
+            data["rankers"] += [{"type": r} for r in extra_rankers]
+            loaded = load_spec(data=data)
+        results = run_benchmark(loaded, output_dir=output, progress=not no_progress)
+    except RobustnessError as exc:
+        _fail(exc)
+        return
+    click.echo(render_summary(results.data))
+    click.echo(f"\nresults: {results.output_dir / 'results.json'}  report: {results.output_dir / 'report.md'}")
+    if results.errors:
+        sys.exit(1)
+
+
+@main.command(name="list")
+def list_() -> None:
+    """List the available rankers, datasets and tasks."""
+    from robustness.data.loaders import available_datasets
+    from robustness.rankers.registry import available_rankers
+    from robustness.tasks import available_tasks
+
+    for title, entries in (("rankers", available_rankers()), ("datasets", available_datasets()), ("tasks", available_tasks())):
+        click.echo(f"{title}:")
+        width = max(len(k) for k in entries)
+        for key, description in entries.items():
+            click.echo(f"  {key:<{width}}  {description}")
+
+
+if __name__ == "__main__":
+    main()

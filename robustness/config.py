@@ -1,0 +1,140 @@
+"""Benchmark specs: YAML files validated by pydantic, overridable with `--set key=value`.
+
+A spec says what to run: which dataset and split, which rankers, which tasks with which
+parameters, the seed, where results go. Every field has a default, so `robustness run` with
+no spec runs benchmarks/specs/default.yaml's content.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from robustness.errors import ConfigError
+
+
+class RankerSpec(BaseModel):
+    """A ranker: `type` is a built-in name, an entry-point name or `module:Class`."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: str
+    name: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.name or str(self.params.get("name") or self.type)
+
+
+class TaskSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BenchmarkSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "benchmark"
+    seed: int = 13
+    dataset: str = "scifact"
+    split: str = "test"
+    max_queries: int | None = Field(default=None, ge=1)
+    candidates_k: int = Field(default=100, ge=1, le=10_000)
+    rankers: list[RankerSpec] = Field(default_factory=lambda: [RankerSpec(type="bm25"), RankerSpec(type="minilm")])
+    reference: str = "bm25"
+    tasks: list[TaskSpec] = Field(default_factory=list)
+    metrics: list[str] = Field(default_factory=lambda: ["ndcg@10", "mrr@10", "map"])
+    significance: str = "student"
+    output_dir: str = "results/{name}"
+    cache: bool = True
+    device: str = "auto"
+
+    @field_validator("rankers", mode="before")
+    @classmethod
+    def _short_rankers(cls, value: Any) -> Any:
+        """Allow `- bm25` as shorthand for `- {type: bm25}`."""
+        if isinstance(value, list):
+            return [{"type": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("tasks", mode="before")
+    @classmethod
+    def _short_tasks(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"name": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("significance")
+    @classmethod
+    def _known_test(cls, value: str) -> str:
+        if value not in ("student", "fisher", "tukey", "wilcoxon"):
+            raise ValueError("must be one of student, fisher, tukey, wilcoxon")
+        return value
+
+    def results_dir(self) -> Path:
+        return Path(self.output_dir.format(name=self.name))
+
+
+def _parse_value(text: str) -> Any:
+    """`--set` values are YAML scalars/lists: `5`, `true`, `[bm25, minilm]`, `scifact`."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one `dotted.key=value`; list items are addressed by index (`tasks.0.params.k=5`)."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"--set {assignment!r} is not of the form key=value")
+    parts = key.split(".")
+    node: Any = data
+    for depth, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} has no item {part}")
+            node = node[int(part)]
+        else:
+            node = node.setdefault(part, {})
+            if isinstance(node, str):  # shorthand entries grow into mappings when addressed
+                raise ConfigError(f"--set {key}: {part} is a plain value, not a mapping")
+    last = parts[-1]
+    if isinstance(node, list):
+        if not last.isdigit() or int(last) >= len(node):
+            raise ConfigError(f"--set {key}: no item {last}")
+        node[int(last)] = _parse_value(raw)
+    else:
+        node[last] = _parse_value(raw)
+
+
+def load_spec(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), data: dict[str, Any] | None = None) -> BenchmarkSpec:
+    """Read a YAML spec (or a dict), apply `key=value` overrides, validate; one-line errors."""
+    if data is None:
+        data = {}
+        if path is not None:
+            path = Path(path)
+            if not path.is_file():
+                raise ConfigError(f"spec file not found: {path}")
+            try:
+                data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except yaml.YAMLError as exc:
+                raise ConfigError(f"spec {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+            if not isinstance(data, dict):
+                raise ConfigError(f"spec {path} must be a mapping of fields")
+    data = yaml.safe_load(yaml.safe_dump(data))  # a deep copy the overrides may edit
+    for name in ("rankers", "tasks"):  # shorthand strings become mappings so overrides can address them
+        if isinstance(data.get(name), list):
+            key = "type" if name == "rankers" else "name"
+            data[name] = [{key: v} if isinstance(v, str) else v for v in data[name]]
+    for assignment in overrides:
+        apply_override(data, assignment)
+    try:
+        return BenchmarkSpec.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"]) or "spec"
+        raise ConfigError(f"spec field {where}: {error['msg']}") from None

@@ -1,0 +1,153 @@
+"""Every figure the suite reports, defined once: tasks, attacks and reports import from here.
+
+- Effectiveness: nDCG@10, MRR@10 and MAP through ranx, per query.
+- Distribution (robustness task 1): mean, std, variance, worst-fraction mean, bootstrap CI.
+- Attack figures (DESIGN §8): new rank by insertion, ASR, Boost, top-k rates, PP.
+Percent-valued figures carry "(%)" in their docstring and are stored as 0..100.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Mapping, Sequence
+
+import numpy as np
+
+EFFECTIVENESS = ("ndcg@10", "mrr@10", "map")
+HEADLINE = "ndcg@10"
+RANK_THRESHOLDS = (10, 20, 50, 100)
+
+Run = Mapping[str, Mapping[str, float]]
+
+
+def per_query(qrels: Mapping[str, Mapping[str, int]], run: Run, metrics: Sequence[str] = EFFECTIVENESS) -> dict[str, dict[str, float]]:
+    """metric -> query id -> value, over the queries of `qrels`; a query the run misses scores 0."""
+    from ranx import Qrels, Run as RanxRun, evaluate
+
+    qids = sorted(qrels)
+    present = [q for q in qids if run.get(q)]
+    out = {m: {q: 0.0 for q in qids} for m in metrics}
+    if not present:
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # numba's uint64 cast notices
+        values = evaluate(
+            Qrels({q: dict(qrels[q]) for q in present}),
+            RanxRun({q: dict(run[q]) for q in present}),
+            list(metrics),
+            return_mean=False,
+            make_comparable=False,
+        )
+    if len(metrics) == 1:
+        values = {metrics[0]: values}
+    for metric in metrics:
+        for qid, value in zip(present, np.atleast_1d(values[metric])):
+            out[metric][qid] = float(value)
+    return out
+
+
+def mean_effectiveness(per_query_values: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    return {m: float(np.mean(list(v.values()))) if v else 0.0 for m, v in per_query_values.items()}
+
+
+# -- distribution of per-query effectiveness (I.I.D. robustness) --------------------------
+def worst_fraction_mean(values: Sequence[float], fraction: float = 0.1) -> float:
+    """Mean of the lowest `fraction` of values (at least one): the floor a user hits."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    ordered = np.sort(np.asarray(values, dtype=np.float64))
+    if ordered.size == 0:
+        return float("nan")
+    count = max(1, int(np.floor(fraction * ordered.size)))
+    return float(ordered[:count].mean())
+
+
+def bootstrap_ci(values: Sequence[float], statistic=np.mean, n_resamples: int = 1000, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap confidence interval of `statistic` over queries."""
+    data = np.asarray(values, dtype=np.float64)
+    if data.size == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    samples = rng.integers(0, data.size, size=(n_resamples, data.size))
+    stats = np.array([statistic(data[row]) for row in samples])
+    tail = (1 - confidence) / 2
+    return (float(np.quantile(stats, tail)), float(np.quantile(stats, 1 - tail)))
+
+
+def distribution(values: Sequence[float], worst_fraction: float = 0.1, seed: int = 0) -> dict[str, float]:
+    """Mean, std, variance, worst-fraction mean, and bootstrap 95% CIs of mean and std."""
+    data = np.asarray(values, dtype=np.float64)
+    mean_lo, mean_hi = bootstrap_ci(data, np.mean, seed=seed)
+    std_lo, std_hi = bootstrap_ci(data, np.std, seed=seed)
+    return {
+        "mean": float(data.mean()),
+        "std": float(data.std()),
+        "var": float(data.var()),
+        f"worst{int(round(worst_fraction * 100))}_mean": worst_fraction_mean(data, worst_fraction),
+        "mean_ci_low": mean_lo,
+        "mean_ci_high": mean_hi,
+        "std_ci_low": std_lo,
+        "std_ci_high": std_hi,
+        "n_queries": int(data.size),
+    }
+
+
+def drop_ratio(reference: float, changed: float) -> float:
+    """Relative loss (%) of `changed` against `reference`: 100·(ref − changed)/ref; 0 if ref is 0."""
+    return 0.0 if reference == 0 else 100.0 * (reference - changed) / reference
+
+
+# -- attack figures (DESIGN §8) ----------------------------------------------------------------
+def rank_by_insertion(other_scores: Sequence[float], new_score: float) -> int:
+    """1-based rank of a document scoring `new_score` among `other_scores` (the list without it).
+
+    Ties rank the inserted document below the others, so an attack never gains from a tie.
+    """
+    return 1 + int(np.sum(np.asarray(other_scores, dtype=np.float64) >= new_score))
+
+
+def attack_summary(old_ranks: Sequence[int], new_ranks: Sequence[int], perturbation: Sequence[float] | None = None) -> dict[str, float]:
+    """ASR, Boost, T10R, T5R and ≤k rates over targets; PP when perturbation fractions are given.
+
+    - asr (%): share of targets whose new rank is better (smaller) than the old one;
+    - boost: mean rank gain (old − new; negative when the attack hurt);
+    - t10r / t5r (%): share of targets in the top 10 / top 5 after the attack;
+    - le{k} (%): share of targets at rank ≤ k after the attack, k in RANK_THRESHOLDS;
+    - pp (%): mean share of the document's words that the attack changed.
+    """
+    old = np.asarray(old_ranks, dtype=np.float64)
+    new = np.asarray(new_ranks, dtype=np.float64)
+    if old.shape != new.shape:
+        raise ValueError("old and new ranks must align")
+    if old.size == 0:
+        return {"n_targets": 0}
+    summary = {
+        "n_targets": int(old.size),
+        "asr": float(100 * np.mean(new < old)),
+        "boost": float(np.mean(old - new)),
+        "t10r": float(100 * np.mean(new <= 10)),
+        "t5r": float(100 * np.mean(new <= 5)),
+    }
+    for k in RANK_THRESHOLDS:
+        summary[f"le{k}"] = float(100 * np.mean(new <= k))
+    if perturbation is not None:
+        summary["pp"] = float(100 * np.mean(perturbation))
+    return summary
+
+
+def perturbation_fraction(original: str, adversarial: str) -> float:
+    """Share of the original's words that were replaced, or inserted anew, in `adversarial`.
+
+    Word-level alignment (difflib) counts a substitution once and an insertion by its length,
+    so PP is comparable across substitution and insertion attacks.
+    """
+    import difflib
+
+    before, after = original.split(), adversarial.split()
+    if not before:
+        return 0.0
+    changed = 0
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes():
+        if tag != "equal":
+            changed += max(i2 - i1, j2 - j1)
+    return changed / len(before)

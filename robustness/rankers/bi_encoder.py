@@ -1,0 +1,90 @@
+"""Bi-encoder (dual encoder) ranker: cosine of mean-pooled transformer embeddings.
+
+Queries and documents are encoded independently, so every embedding is cached by its text:
+re-ranking many queries over shared candidates encodes each document once, and an attacked
+document re-encodes only itself.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from robustness.device import inference_context, pick_device
+from robustness.rankers.base import text_hash
+from robustness.rankers.transformer import DEFAULT_MODEL, load_pretrained, weights_fingerprint
+
+
+class BiEncoderRanker:
+    """Mean-pooled encoder, cosine similarity (all-MiniLM-L6-v2 by default)."""
+
+    def __init__(
+        self,
+        model: str | Path = DEFAULT_MODEL,
+        name: str | None = None,
+        max_length: int = 256,
+        batch_size: int = 32,
+        normalize: bool = True,
+        device: str = "auto",
+        cache_size: int = 200_000,
+        trust_remote_code: bool = False,
+    ):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.name = name or ("minilm" if str(model) == DEFAULT_MODEL else Path(str(model)).name)
+        self.model_id = str(model)
+        self.max_length = max_length
+        self.batch_size = batch_size
+        self.normalize = normalize
+        self.device = pick_device(device)
+        self.tokenizer = load_pretrained(AutoTokenizer, model, trust_remote_code)
+        self.model = load_pretrained(AutoModel, model, trust_remote_code).to(self.device).eval()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+        self._fingerprint = "bi-" + weights_fingerprint(
+            self.model, "bi-encoder", max_length, normalize
+        )
+
+    def fingerprint(self) -> str:
+        return self._fingerprint
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of `texts` (n, dim), encoding only the texts not already cached."""
+        keys = [text_hash(t) for t in texts]
+        missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
+        if missing:
+            by_key = {k: t for k, t in zip(keys, texts)}
+            new_texts = sorted((by_key[k] for k in missing), key=len)  # similar lengths pad less
+            for start in range(0, len(new_texts), self.batch_size):
+                chunk = new_texts[start : start + self.batch_size]
+                for text, vector in zip(chunk, self._forward(chunk)):
+                    self._remember(text_hash(text), vector)
+        for k in keys:
+            self._cache.move_to_end(k)
+        return np.stack([self._cache[k] for k in keys])
+
+    def _remember(self, key: str, vector: np.ndarray) -> None:
+        self._cache[key] = vector
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+
+    def _forward(self, texts: Sequence[str]) -> np.ndarray:
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device, non_blocking=True)
+        with inference_context(self.device):
+            hidden = self.model(**batch).last_hidden_state.float()
+        mask = batch["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        if self.normalize:
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return pooled.cpu().numpy().astype(np.float32)
+
+    def score(self, queries: Sequence[str], docs: Sequence[str]) -> np.ndarray:
+        q = self.encode(queries)
+        d = self.encode(docs)
+        return (q * d).sum(axis=1).astype(np.float64)

@@ -1,0 +1,1 @@
+"""Results directory: results.json, TREC runs, ranx significance reports, terminal summary."""

@@ -1,0 +1,107 @@
+"""Render results.json content as a Markdown report and as the terminal summary.
+
+Tasks put their reportable figures under `summary`: scalars, or one level of named groups of
+scalars (e.g. per query-variation type). Everything else a task returns (per-query values,
+details) stays in results.json only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from robustness.report.significance import markdown_table
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.2f}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[Any]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_format(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def profile_table(data: Mapping[str, Any]) -> str:
+    """Rankers x tasks, one headline figure a cell: the robustness profile."""
+    profile = data.get("profile") or {}
+    tasks = list(data.get("tasks") or {})
+    if not profile or not tasks:
+        return ""
+    header = ["Ranker"] + [f"{t}: {_label(profile, t)}" for t in tasks]
+    rows = []
+    for ranker in data["rankers"]:
+        cells = profile.get(ranker, {})
+        rows.append([ranker] + [cells[t]["value"] if t in cells else "—" for t in tasks])
+    return _table(header, rows)
+
+
+def _label(profile: Mapping[str, Any], task: str) -> str:
+    for cells in profile.values():
+        if task in cells:
+            return cells[task]["label"]
+    return ""
+
+
+def task_table(task_results: Mapping[str, Any]) -> str:
+    """Rows (ranker, group) x scalar figures from each ranker's `summary`."""
+    rows: list[tuple[str, str, Mapping[str, Any]]] = []
+    for ranker, figures in task_results.items():
+        if "error" in figures:
+            rows.append((ranker, "", {"error": figures["error"]}))
+            continue
+        summary = figures.get("summary", {})
+        scalars = {k: v for k, v in summary.items() if not isinstance(v, Mapping)}
+        if scalars:
+            rows.append((ranker, "", scalars))
+        rows += [(ranker, group, values) for group, values in summary.items() if isinstance(values, Mapping)]
+    columns = list(dict.fromkeys(column for _, _, values in rows for column in values))
+    has_groups = any(group for _, group, _ in rows)
+    header = ["Ranker"] + (["Condition"] if has_groups else []) + columns
+    body = [[r] + ([g] if has_groups else []) + [v.get(c, "—") for c in columns] for r, g, v in rows]
+    return _table(header, body)
+
+
+def render_markdown(data: Mapping[str, Any]) -> str:
+    dataset = data["dataset"]
+    parts = [
+        f"# Robustness report: {data['name']}",
+        "",
+        f"Dataset `{dataset['name']}` ({dataset['source']}, fingerprint `{dataset['fingerprint']}`), split "
+        f"`{dataset['split']}`, {dataset['n_queries']} queries, BM25 top-{dataset['candidates_k']} re-ranked. "
+        f"Seed {data['seed']}. Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".",
+        "",
+        "## Rankers",
+        "",
+        _table(["Ranker", "Fingerprint", "Model", "Seconds"], [
+            [n, r.get("fingerprint", "—"), r.get("model") or "—", r.get("seconds", "—")] if "error" not in r else [n, "error", r["error"], "—"]
+            for n, r in data["rankers"].items()
+        ]),
+    ]
+    if data.get("comparison"):
+        parts += ["", "## Effectiveness (in-domain)", "", markdown_table(data["comparison"])]
+    profile = profile_table(data)
+    if profile:
+        parts += ["", "## Robustness profile", "", profile]
+    for task, results in (data.get("tasks") or {}).items():
+        parts += ["", f"## Task `{task}`", "", task_table(results)]
+    if data.get("errors"):
+        parts += ["", "## Errors", ""] + [f"- {e}" for e in data["errors"]]
+    return "\n".join(parts) + "\n"
+
+
+def render_summary(data: Mapping[str, Any]) -> str:
+    """The terminal summary: effectiveness with significance marks, then the profile."""
+    parts = []
+    if data.get("comparison"):
+        table = markdown_table(data["comparison"])
+        parts.append(re.sub(r"<sup>(\w+)</sup>", r"^\1", table))
+    profile = profile_table(data)
+    if profile:
+        parts += ["", "Robustness profile", profile]
+    if data.get("errors"):
+        parts += ["", "Errors:"] + [f"  {e}" for e in data["errors"]]
+    return "\n".join(parts)
