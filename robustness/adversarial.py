@@ -18,7 +18,7 @@ from typing import Any, Callable, Protocol, Sequence
 import numpy as np
 
 from robustness.engine import ScoringEngine
-from robustness.errors import ConfigError
+from robustness.errors import ConfigError, RobustnessError
 from robustness.metrics import attack_summary, perturbation_fraction, rank_by_insertion
 
 TARGET_GROUPS = ("easy", "hard")
@@ -99,22 +99,22 @@ class AttackResult:
 def select_targets(ranked: Sequence[str], rng: random.Random, exclude: set[str] = frozenset(), list_size: int = 100) -> dict[str, list[tuple[str, int]]]:
     """Easy-5 and Hard-5 targets of a full ranked list, as (doc id, 1-based rank).
 
-    Judged-relevant documents (`exclude`) are not promoted: the attacks are about pushing
-    irrelevant content up. Lists shorter than `list_size` yield no targets (the protocol
-    assumes full top-100 lists).
+    Easy-5: one random document from each of five equal bins of the list's lower half (ranks
+    51–100 in 10-rank bins for the papers' top-100); Hard-5: the last five. Judged-relevant
+    documents (`exclude`) are not promoted: the attacks push irrelevant content up. A list
+    shorter than `list_size` yields no targets (its ranks are not comparable).
     """
-    if len(ranked) < list_size:
+    if len(ranked) < list_size or list_size < 10:
         return {"easy": [], "hard": []}
     eligible = [(doc, rank) for rank, doc in enumerate(ranked[:list_size], 1) if doc not in exclude]
-    hard = eligible[-5:]
-    easy: list[tuple[str, int]] = []
     half = list_size // 2
-    bin_size = max(1, half // 5)
-    for start in range(half + 1, list_size + 1, bin_size):
+    bin_size = (list_size - half) // 5
+    easy: list[tuple[str, int]] = []
+    for start in range(half + 1, half + 1 + 5 * bin_size, bin_size):
         in_bin = [item for item in eligible if start <= item[1] < start + bin_size]
         if in_bin:
             easy.append(rng.choice(in_bin))
-    return {"easy": easy, "hard": hard}
+    return {"easy": easy, "hard": eligible[-5:]}
 
 
 def evaluate_attack(
@@ -129,8 +129,13 @@ def evaluate_attack(
     victim_budget: int | None = None,
     similarity: Callable[[list[str], list[str]], np.ndarray] | None = None,
     progress: bool = True,
+    list_size: int = 100,
 ) -> list[AttackResult]:
-    """Attack every Easy-5/Hard-5 target of every query; new ranks by insertion, scored in one call."""
+    """Attack every Easy-5/Hard-5 target of every query; new ranks by insertion, scored in one call.
+
+    Queries whose candidate list is shorter than `list_size` are skipped; if that leaves no
+    target at all, the run fails with a message rather than reporting empty figures.
+    """
     unknown = set(groups) - set(TARGET_GROUPS)
     if unknown:
         raise ConfigError(f"unknown target group(s) {sorted(unknown)} (known: easy, hard)")
@@ -138,11 +143,16 @@ def evaluate_attack(
     for qid in sorted(queries):
         scores = rankings[qid]
         ranked = sorted(scores, key=lambda d: (-scores[d], d))
-        chosen = select_targets(ranked, make_rng("targets", qid), relevant.get(qid, set()))
+        chosen = select_targets(ranked, make_rng("targets", qid), relevant.get(qid, set()), list_size)
         for group in groups:
             for doc_id, rank in chosen[group]:
                 others = np.array([scores[d] for d in ranked if d != doc_id])
                 jobs.append((Target(qid, queries[qid], doc_id, docs[doc_id], rank, group), others))
+    if not jobs:
+        raise RobustnessError(
+            f"no attack targets: none of the {len(queries)} queries has a full list of {list_size} candidates "
+            f"(targets come from ranks {list_size // 2 + 1}-{list_size}; use candidates_k >= 10)"
+        )
 
     outcomes: list[tuple[AttackOutcome, int, float]] = []
     iterator = jobs

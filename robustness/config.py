@@ -86,29 +86,46 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _expand_shorthands(data: dict[str, Any]) -> None:
+    """`- bm25` -> `- {type: bm25}`, `- iid` -> `- {name: iid}`, so overrides can address items."""
+    for name, key in (("rankers", "type"), ("tasks", "name")):
+        if isinstance(data.get(name), list):
+            data[name] = [{key: v} if isinstance(v, str) else v for v in data[name]]
+
+
+def _child(node: Any, part: str, key: str) -> Any:
+    """Step from `node` into `part` (a mapping key or a list index), creating mappings as needed."""
+    if isinstance(node, list):
+        if not part.isdigit() or int(part) >= len(node):
+            raise ConfigError(f"--set {key}: the list has no item {part!r}")
+        return node[int(part)]
+    if isinstance(node, dict):
+        child = node.setdefault(part, {})
+        if child is None:
+            child = node[part] = {}
+        return child
+    raise ConfigError(f"--set {key}: cannot go below the plain value {node!r}")
+
+
 def apply_override(data: dict[str, Any], assignment: str) -> None:
     """Apply one `dotted.key=value`; list items are addressed by index (`tasks.0.params.k=5`)."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key:
         raise ConfigError(f"--set {assignment!r} is not of the form key=value")
+    _expand_shorthands(data)
     parts = key.split(".")
     node: Any = data
-    for depth, part in enumerate(parts[:-1]):
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"--set {key}: {'.'.join(parts[:depth])} has no item {part}")
-            node = node[int(part)]
-        else:
-            node = node.setdefault(part, {})
-            if isinstance(node, str):  # shorthand entries grow into mappings when addressed
-                raise ConfigError(f"--set {key}: {part} is a plain value, not a mapping")
+    for part in parts[:-1]:
+        node = _child(node, part, key)
     last = parts[-1]
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
-            raise ConfigError(f"--set {key}: no item {last}")
+            raise ConfigError(f"--set {key}: the list has no item {last!r}")
         node[int(last)] = _parse_value(raw)
-    else:
+    elif isinstance(node, dict):
         node[last] = _parse_value(raw)
+    else:
+        raise ConfigError(f"--set {key}: cannot go below the plain value {node!r}")
 
 
 def load_spec(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), data: dict[str, Any] | None = None) -> BenchmarkSpec:
@@ -126,10 +143,6 @@ def load_spec(path: str | Path | None = None, overrides: list[str] | tuple[str, 
             if not isinstance(data, dict):
                 raise ConfigError(f"spec {path} must be a mapping of fields")
     data = yaml.safe_load(yaml.safe_dump(data))  # a deep copy the overrides may edit
-    for name in ("rankers", "tasks"):  # shorthand strings become mappings so overrides can address them
-        if isinstance(data.get(name), list):
-            key = "type" if name == "rankers" else "name"
-            data[name] = [{key: v} if isinstance(v, str) else v for v in data[name]]
     for assignment in overrides:
         apply_override(data, assignment)
     try:

@@ -20,6 +20,19 @@ RANK_THRESHOLDS = (10, 20, 50, 100)
 Run = Mapping[str, Mapping[str, float]]
 
 
+def break_ties(run: Run) -> dict[str, dict[str, float]]:
+    """Scores replaced by rank-derived values following (score desc, doc id asc).
+
+    ranx orders tied scores by its own (unstable) sort, so two evaluations of the same run could
+    disagree; this is the one ordering used by every figure, report and TREC file.
+    """
+    out: dict[str, dict[str, float]] = {}
+    for qid, scores in run.items():
+        ranked = sorted(scores, key=lambda d: (-scores[d], d))
+        out[qid] = {d: float(len(ranked) - i) for i, d in enumerate(ranked)}
+    return out
+
+
 def per_query(qrels: Mapping[str, Mapping[str, int]], run: Run, metrics: Sequence[str] = EFFECTIVENESS) -> dict[str, dict[str, float]]:
     """metric -> query id -> value, over the queries of `qrels`; a query the run misses scores 0."""
     from ranx import Qrels, Run as RanxRun, evaluate
@@ -33,7 +46,7 @@ def per_query(qrels: Mapping[str, Mapping[str, int]], run: Run, metrics: Sequenc
         warnings.simplefilter("ignore")  # numba's uint64 cast notices
         values = evaluate(
             Qrels({q: dict(qrels[q]) for q in present}),
-            RanxRun({q: dict(run[q]) for q in present}),
+            RanxRun(break_ties({q: run[q] for q in present})),
             list(metrics),
             return_mean=False,
             make_comparable=False,

@@ -67,10 +67,14 @@ def read_beir_queries(path: Path) -> dict[str, str]:
 
 
 def _grade(path: Path, number: int, value: str) -> int:
+    """An integer relevance grade ("2" or "2.0"); anything else names the line."""
     try:
-        return int(float(value))
+        grade = float(value)
     except ValueError:
         raise DataError(f"{path} line {number}: relevance {value!r} is not a number") from None
+    if not grade.is_integer():
+        raise DataError(f"{path} line {number}: relevance {value!r} is not an integer grade")
+    return int(grade)
 
 
 def read_beir_qrels(path: Path) -> Qrels:

@@ -55,17 +55,19 @@ class BiEncoderRanker:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Embeddings of `texts` (n, dim), encoding only the texts not already cached."""
         keys = [text_hash(t) for t in texts]
-        missing = list(dict.fromkeys(k for k in keys if k not in self._cache))
-        if missing:
-            by_key = {k: t for k, t in zip(keys, texts)}
-            new_texts = sorted((by_key[k] for k in missing), key=len)  # similar lengths pad less
-            for start in range(0, len(new_texts), self.batch_size):
-                chunk = new_texts[start : start + self.batch_size]
-                for text, vector in zip(chunk, self._forward(chunk)):
-                    self._remember(text_hash(text), vector)
-        for k in keys:
-            self._cache.move_to_end(k)
-        return np.stack([self._cache[k] for k in keys])
+        found: dict[str, np.ndarray] = {}
+        for key in keys:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                found[key] = self._cache[key]
+        by_key = {k: t for k, t in zip(keys, texts) if k not in found}
+        new_texts = sorted(by_key.values(), key=len)  # similar lengths pad less
+        for start in range(0, len(new_texts), self.batch_size):
+            chunk = new_texts[start : start + self.batch_size]
+            for text, vector in zip(chunk, self._forward(chunk)):
+                found[text_hash(text)] = vector
+                self._remember(text_hash(text), vector)
+        return np.stack([found[k] for k in keys])
 
     def _remember(self, key: str, vector: np.ndarray) -> None:
         self._cache[key] = vector

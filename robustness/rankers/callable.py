@@ -24,7 +24,8 @@ class CallableRanker:
         self._version = version
 
     def score(self, queries: Sequence[str], docs: Sequence[str]) -> np.ndarray:
-        return np.asarray(self.fn(list(queries), list(docs)), dtype=np.float64)
+        """The function's output as is: the engine validates it and names this ranker on faults."""
+        return self.fn(list(queries), list(docs))
 
     def fingerprint(self) -> str:
         if self._version is not None:

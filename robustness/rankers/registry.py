@@ -64,16 +64,19 @@ def _import_object(reference: str) -> Any:
             path = Path(module_part)
             if not path.is_file():
                 raise RankerError(f"ranker file {module_part!r} does not exist")
-            spec = importlib.util.spec_from_file_location(path.stem, path)
+            module_name = f"robustness_plugin_{path.stem}"  # never shadows a real module
+            spec = importlib.util.spec_from_file_location(module_name, path)
             module = importlib.util.module_from_spec(spec)
-            sys.modules[path.stem] = module
+            sys.modules[module_name] = module
             spec.loader.exec_module(module)
         else:
             if "" not in sys.path and str(Path.cwd()) not in sys.path:
                 sys.path.insert(0, str(Path.cwd()))  # a user's module next to their spec
             module = importlib.import_module(module_part)
-    except ImportError as exc:
-        raise RankerError(f"cannot import ranker module {module_part!r}: {exc}") from None
+    except RankerError:
+        raise
+    except Exception as exc:  # ImportError, or any error raised while the user's module runs
+        raise RankerError(f"cannot import ranker module {module_part!r}: {type(exc).__name__}: {exc}") from None
     try:
         return getattr(module, attr)
     except AttributeError:

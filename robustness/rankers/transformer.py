@@ -53,7 +53,7 @@ def load_pretrained(loader, model: str | Path, trust_remote_code: bool = False, 
             local_files_only=local,
             **kwargs,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # missing files; an incomplete folder (no usable tokenizer)
         where = "local folder" if local else "hub id (needs network or a filled Hugging Face cache)"
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(". ")[0]
         raise RankerError(f"cannot load model {str(model)!r} as a {where}: {first}") from None

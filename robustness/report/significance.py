@@ -11,6 +11,7 @@ import warnings
 from typing import Any, Mapping
 
 from robustness.data.collection import Qrels
+from robustness.metrics import break_ties
 
 
 def compare_runs(
@@ -19,10 +20,7 @@ def compare_runs(
     """(ranx report as a dict, LaTeX table) for runs over the same queries."""
     from ranx import Qrels as RanxQrels, Run, compare
 
-    ranx_runs = []
-    for name, run in runs.items():
-        ranx_run = Run({q: dict(run.get(q) or {}) for q in qrels if run.get(q)}, name=name)
-        ranx_runs.append(ranx_run)
+    ranx_runs = [Run(break_ties({q: run[q] for q in qrels if run.get(q)}), name=name) for name, run in runs.items()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = compare(

@@ -58,6 +58,7 @@ class AdversarialTask:
                 groups=ctx.params.get("groups", ("easy", "hard")),
                 victim_budget=ctx.params.get("victim_budget"),
                 progress=ctx.progress,
+                list_size=ctx.candidates_k,
             )
             for group, figures in summarise(results).items():
                 summary[f"{attack.name} {group}"] = figures
