@@ -17,6 +17,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
+from robustness.data.collection import Collection
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError, RobustnessError
 from robustness.metrics import attack_summary, perturbation_fraction, rank_by_insertion
@@ -70,8 +71,29 @@ class AttackOutcome:
     edits: list[dict[str, Any]] = field(default_factory=list)
 
 
+@dataclass
+class AttackSetup:
+    """What an attack may use to prepare itself for one victim before attacking (optional hook).
+
+    PRADA, for instance, trains a surrogate from the victim's rankings of training queries:
+    it reaches the victim only through `engine` (black box) and reports how many victim
+    queries the preparation cost.
+    """
+
+    ranker_name: str
+    engine: ScoringEngine
+    collection: Collection
+    seed: int
+    candidates_k: int
+    progress: bool = True
+
+
 class Attack(Protocol):
-    """Transforms a target document; may query the victim (counted) to guide its search."""
+    """Transforms a target document; may query the victim (counted) to guide its search.
+
+    An attack may also define `setup(AttackSetup) -> dict` (called once per victim before any
+    target; the returned figures are reported, e.g. surrogate fidelity, setup victim queries).
+    """
 
     name: str
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from robustness.adversarial import evaluate_attack, records, summarise
+from robustness.adversarial import AttackSetup, evaluate_attack, records, summarise
 from robustness.errors import ConfigError, RobustnessError
 from robustness.metrics import HEADLINE, mean_effectiveness, per_query
 from robustness.tasks.base import TaskContext
@@ -24,6 +24,19 @@ class AdversarialTask:
     name = "adversarial"
     description = ""
     default_attacks: list[dict[str, Any]] = []
+    measure_similarity = False  # SS costs an encoder pass per target; on where it is a headline figure
+
+    def __init__(self) -> None:
+        self._similarity = None
+
+    def _similarity_fn(self, ctx: TaskContext):
+        if not ctx.params.get("semantic_similarity", self.measure_similarity):
+            return None
+        if self._similarity is None:
+            from robustness.text.similarity import SentenceSimilarity
+
+            self._similarity = SentenceSimilarity(device=ctx.params.get("device", "auto"))
+        return self._similarity
 
     def _queries(self, ctx: TaskContext) -> dict[str, str]:
         limit = ctx.params.get("max_queries", 50)
@@ -52,6 +65,10 @@ class AdversarialTask:
         summary: dict[str, Any] = {}
         details: dict[str, Any] = {}
         for attack in self._attacks(ctx):
+            setup_figures = {}
+            if hasattr(attack, "setup"):
+                setup = AttackSetup(ranker_name, ctx.engine(ranker_name), ctx.collection, ctx.seed, ctx.candidates_k, ctx.progress)
+                setup_figures = attack.setup(setup) or {}
             results = evaluate_attack(
                 ctx.engine(ranker_name), attack, queries, run, ctx.collection.docs, relevant,
                 lambda *salt: ctx.rng(self.name, ranker_name, *salt),
@@ -59,13 +76,16 @@ class AdversarialTask:
                 victim_budget=ctx.params.get("victim_budget"),
                 progress=ctx.progress,
                 list_size=ctx.candidates_k,
+                similarity=self._similarity_fn(ctx),
             )
             for group, figures in summarise(results).items():
                 summary[f"{attack.name} {group}"] = figures
             extra = self._extra(ctx, ranker_name, queries, results)
             if extra:
                 summary[f"{attack.name} ranking"] = extra
-            details[attack.name] = {"records": records(results), **extra}
+            if setup_figures:
+                summary[f"{attack.name} setup"] = setup_figures
+            details[attack.name] = {"records": records(results), **extra, "setup": setup_figures}
         return {"summary": summary, "details": details, "n_queries": len(queries)}
 
     def _extra(self, ctx: TaskContext, ranker_name: str, queries: Mapping[str, str], results: list) -> dict[str, Any]:
@@ -106,6 +126,7 @@ class SubstitutionTask(AdversarialTask):
     name = "adv_substitution"
     description = "word-substitution ranking attack (PRADA) and baselines"
     default_attacks = [{"name": "prada"}, {"name": "random_substitution"}]
+    measure_similarity = True
 
     def _attacks(self, ctx: TaskContext) -> list[Any]:
         try:
