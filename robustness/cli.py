@@ -55,6 +55,26 @@ def run(spec: Path | None, overrides: tuple[str, ...], extra_rankers: tuple[str,
         sys.exit(1)
 
 
+@main.command(name="train-ranker")
+@click.option("--dataset", default="scifact", show_default=True, help="Collection whose train split is used.")
+@click.option("--split", default="train", show_default=True)
+@click.option("--seed", default=13, show_default=True, type=int)
+@click.option("--max-length", default=128, show_default=True, type=int, help="Tokens per (query, document) pair.")
+@click.option("--epochs", default=1, show_default=True, type=int)
+@click.option("--per-positive", default=3, show_default=True, type=int, help="BM25 negatives per relevant document.")
+def train_ranker(dataset: str, split: str, seed: int, max_length: int, epochs: int, per_positive: int) -> None:
+    """Fine-tune a MiniLM cross-encoder victim on a collection's train split (cached)."""
+    try:
+        from robustness.rankers.trained import train_cross_encoder
+
+        path = train_cross_encoder(dataset, split, per_positive=per_positive, seed=seed, max_length=max_length, epochs=epochs)
+    except RobustnessError as exc:
+        _fail(exc)
+        return
+    click.echo(f"trained cross-encoder: {path}")
+    click.echo(f"use it in a spec as: {{type: trained-cross-encoder, params: {{dataset: {dataset}, seed: {seed}, max_length: {max_length}, epochs: {epochs}, per_positive: {per_positive}}}}}")
+
+
 @main.command(name="list")
 def list_() -> None:
     """List the available rankers, datasets and tasks."""

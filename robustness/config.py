@@ -30,9 +30,12 @@ class RankerSpec(BaseModel):
 
 
 class TaskSpec(BaseModel):
+    """A task; `rankers` restricts it to some rankers (default: all), e.g. costly attacks."""
+
     model_config = ConfigDict(extra="forbid")
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    rankers: list[str] | None = None
 
 
 class BenchmarkSpec(BaseModel):

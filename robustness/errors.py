@@ -21,3 +21,7 @@ class DataError(RobustnessError):
 
 class RankerError(RobustnessError):
     """A ranker cannot be loaded, or returned scores of the wrong shape, dtype or value."""
+
+
+class TrainingError(RobustnessError, ValueError):
+    """Training input or configuration is unusable (empty triples, a query too long, bad config)."""

@@ -48,7 +48,7 @@ def _build_rankers(spec: BenchmarkSpec, extra: Sequence[Any]) -> dict[str, Any]:
     rankers: dict[str, Any] = {}
     for ranker_spec in specs:
         params = dict(ranker_spec.params)
-        if ranker_spec.type in ("minilm", "bi-encoder", "cross-encoder"):
+        if ranker_spec.type in ("minilm", "bi-encoder", "cross-encoder", "trained-cross-encoder"):
             params.setdefault("device", spec.device)
         ranker = make_ranker(ranker_spec.type, ranker_spec.name, **params)
         rankers[_unique(rankers, ranker.name)] = ranker
@@ -105,6 +105,10 @@ def run_benchmark(
     queries = {q: split_queries[q] for q in qids}
     qrels = {q: qrels[q] for q in qids}
     ranker_objects = _build_rankers(spec, rankers)
+    for task_spec, _ in tasks:
+        unknown = sorted(set(task_spec.rankers or ()) - set(ranker_objects))
+        if unknown:
+            raise ConfigError(f"task {task_spec.name} names unknown ranker(s) {unknown} (rankers: {', '.join(ranker_objects)})")
     writer = ResultsWriter(out, spec, collection, len(queries))
 
     started = time.perf_counter()
@@ -145,7 +149,7 @@ def run_benchmark(
     writer.record_comparison(qrels, ctx.results, spec)
     for task_spec, task in tasks:
         task_ctx = ctx.with_params(task_spec.params)
-        for name in list(ctx.results):
+        for name in [n for n in ctx.results if task_spec.rankers is None or n in task_spec.rankers]:
             started = time.perf_counter()
             try:
                 figures = task.run(task_ctx, name)

@@ -42,6 +42,8 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from robustness.errors import TrainingError
+
 if TYPE_CHECKING:  # torch and transformers are imported lazily: importing this module is cheap.
     import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -55,7 +57,6 @@ __all__ = [
     "training_fingerprint",
     "triples_from_qrels",
     "triples_from_ranking",
-    "default_cache_dir",
     "model_cache_path",
 ]
 
@@ -107,29 +108,29 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.loss not in ("margin", "ranknet"):
-            raise ValueError(f"loss must be 'margin' or 'ranknet', got {self.loss!r}")
+            raise TrainingError(f"loss must be 'margin' or 'ranknet', got {self.loss!r}")
         if self.loss == "margin" and self.label_smoothing:
-            raise ValueError("label_smoothing only applies to loss='ranknet'")
+            raise TrainingError("label_smoothing only applies to loss='ranknet'")
         if not 0.0 <= self.label_smoothing < 0.5:
-            raise ValueError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
+            raise TrainingError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing}")
         if self.margin <= 0:
-            raise ValueError(f"margin must be > 0, got {self.margin}")
+            raise TrainingError(f"margin must be > 0, got {self.margin}")
         if self.lr <= 0:
-            raise ValueError(f"lr must be > 0, got {self.lr}")
+            raise TrainingError(f"lr must be > 0, got {self.lr}")
         if self.weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}")
+            raise TrainingError(f"weight_decay must be >= 0, got {self.weight_decay}")
         if self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+            raise TrainingError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+            raise TrainingError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+            raise TrainingError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.max_length < 8:
-            raise ValueError(f"max_length must be >= 8 tokens, got {self.max_length}")
+            raise TrainingError(f"max_length must be >= 8 tokens, got {self.max_length}")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be >= 1 or None, got {self.checkpoint_every}")
+            raise TrainingError(f"checkpoint_every must be >= 1 or None, got {self.checkpoint_every}")
         if self.grad_clip is not None and self.grad_clip <= 0:
-            raise ValueError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
+            raise TrainingError(f"grad_clip must be > 0 or None, got {self.grad_clip}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -182,26 +183,16 @@ def _run_fingerprint(base_model: str | Path, triples_sha256: str, config: TrainC
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def default_cache_dir() -> Path:
-    """The suite's one cache root (:func:`robustness.cache.cache_dir`), never the repository.
-
-    ``$ROBUSTNESS_CACHE_DIR`` wins (tests and CI point it at a temporary directory), else the
-    platform's user cache directory. Kept under this name for the modules that cache next to
-    the trained models; there is deliberately no second root.
-    """
-    from robustness.cache import cache_dir
-
-    return cache_dir()
-
-
 def model_cache_path(name: str, fingerprint: str) -> Path:
     """``<cache>/models/<name>-<fingerprint>``: one directory per distinct trained model."""
     for label, value in (("name", name), ("fingerprint", fingerprint)):
         if not _SAFE_NAME.fullmatch(value):
-            raise ValueError(
+            raise TrainingError(
                 f"model cache {label} must be letters, digits, '.', '_' or '-', got {value!r}"
             )
-    return default_cache_dir() / "models" / f"{name}-{fingerprint}"
+    from robustness.cache import cache_dir
+
+    return cache_dir() / "models" / f"{name}-{fingerprint}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -213,14 +204,14 @@ def _text(doc_text: Mapping[str, str], doc_id: str, where: str) -> str:
     try:
         return doc_text[doc_id]
     except KeyError:
-        raise ValueError(f"document {doc_id!r} ({where}) is not in doc_text") from None
+        raise TrainingError(f"document {doc_id!r} ({where}) is not in doc_text") from None
 
 
 def _query(queries: Mapping[str, str], qid: str, where: str) -> str:
     try:
         return queries[qid]
     except KeyError:
-        raise ValueError(f"query {qid!r} (in {where}) is not in queries") from None
+        raise TrainingError(f"query {qid!r} (in {where}) is not in queries") from None
 
 
 def triples_from_qrels(
@@ -242,7 +233,7 @@ def triples_from_qrels(
     skipped. Fewer than ``per_positive`` candidates means all of them are used.
     """
     if per_positive < 1:
-        raise ValueError(f"per_positive must be >= 1, got {per_positive}")
+        raise TrainingError(f"per_positive must be >= 1, got {per_positive}")
     triples: list[Triple] = []
     for qid in sorted(qrels):
         judged = qrels[qid]
@@ -291,16 +282,16 @@ def triples_from_ranking(
     Queries are visited in sorted id order so the result depends only on the inputs and ``rng``.
     """
     if top < 1:
-        raise ValueError(f"top must be >= 1, got {top}")
+        raise TrainingError(f"top must be >= 1, got {top}")
     if n_pairs_per_query is not None and n_pairs_per_query < 1:
-        raise ValueError(f"n_pairs_per_query must be >= 1 or None, got {n_pairs_per_query}")
+        raise TrainingError(f"n_pairs_per_query must be >= 1 or None, got {n_pairs_per_query}")
     if min_gap < 1:
-        raise ValueError(f"min_gap must be >= 1, got {min_gap}")
+        raise TrainingError(f"min_gap must be >= 1, got {min_gap}")
     triples: list[Triple] = []
     for qid in sorted(rankings):
         ranking = list(rankings[qid])
         if len(set(ranking)) != len(ranking):
-            raise ValueError(f"ranking of query {qid!r} lists a document more than once")
+            raise TrainingError(f"ranking of query {qid!r} lists a document more than once")
         pairs = [
             (i, j)
             for i in range(min(top, len(ranking)))
@@ -344,17 +335,17 @@ def pairwise_loss(
 
 def _validate_triples(triples: Sequence[Triple]) -> list[Triple]:
     if len(triples) == 0:
-        raise ValueError("triples is empty: need at least one (query, preferred, less-preferred)")
+        raise TrainingError("triples is empty: need at least one (query, preferred, less-preferred)")
     parts = ("query", "preferred document", "less-preferred document")
     checked: list[Triple] = []
     for index, triple in enumerate(triples):
         if not isinstance(triple, (tuple, list)) or len(triple) != 3:
-            raise ValueError(f"triple {index} is not a (query, preferred, less-preferred) triple")
+            raise TrainingError(f"triple {index} is not a (query, preferred, less-preferred) triple")
         for part, text in zip(parts, triple):
             if not isinstance(text, str):
-                raise ValueError(f"triple {index}: the {part} is {type(text).__name__}, not str")
+                raise TrainingError(f"triple {index}: the {part} is {type(text).__name__}, not str")
             if not text.strip():
-                raise ValueError(f"triple {index}: the {part} is empty")
+                raise TrainingError(f"triple {index}: the {part} is empty")
         checked.append((triple[0], triple[1], triple[2]))
     return checked
 
@@ -375,7 +366,7 @@ def _check_query_lengths(
     room = max_length - tokenizer.num_special_tokens_to_add(pair=True) - 1
     for query, n_tokens in zip(unique, lengths):
         if n_tokens > room:
-            raise ValueError(
+            raise TrainingError(
                 f"triple {first_index[query]}: the query has {n_tokens} tokens, leaving no room "
                 f"for the document within max_length={max_length}"
             )
@@ -547,7 +538,7 @@ def train_pairwise(
     if finished == run_fingerprint:
         return out_dir
     if finished is not None:
-        raise ValueError(
+        raise TrainingError(
             f"{out_dir} holds a model of another training run; delete it or pick another out_dir"
         )
 
@@ -559,7 +550,7 @@ def train_pairwise(
     if resume_from is not None:
         state = torch.load(resume_from / _STATE_FILE, weights_only=True, map_location="cpu")
         if state["run_fingerprint"] != run_fingerprint:
-            raise ValueError(
+            raise TrainingError(
                 f"{resume_from} is a checkpoint of another training run; "
                 "delete it or pick another out_dir"
             )

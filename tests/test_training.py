@@ -12,6 +12,8 @@ import random
 from pathlib import Path
 
 import pytest
+
+from robustness.cache import cache_dir
 import torch
 from safetensors.torch import load_file
 
@@ -19,7 +21,6 @@ from robustness.rankers.cross_encoder import CrossEncoderRanker
 from robustness.training import (
     TrainConfig,
     Triple,
-    default_cache_dir,
     fingerprint_triples,
     model_cache_path,
     pairwise_loss,
@@ -342,7 +343,7 @@ def test_cache_dir_honours_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ROBUSTNESS_CACHE_DIR", str(tmp_path))
-    assert default_cache_dir() == tmp_path
+    assert cache_dir() == tmp_path
     assert model_cache_path("victim-scifact", "ab12") == tmp_path / "models" / "victim-scifact-ab12"
     with pytest.raises(ValueError, match="model cache name must be"):
         model_cache_path("../escape", "ab12")

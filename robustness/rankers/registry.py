@@ -38,11 +38,18 @@ def _cross_encoder(**params: Any) -> Ranker:
     return CrossEncoderRanker(**params)
 
 
+def _trained_cross_encoder(**params: Any) -> Ranker:
+    from robustness.rankers.trained import trained_cross_encoder
+
+    return trained_cross_encoder(**params)
+
+
 BUILTIN: dict[str, tuple[Callable[..., Ranker], str]] = {
     "bm25": (_bm25, "BM25 (Lucene variant, bm25s), the lexical reference"),
     "minilm": (_bi_encoder, "bi-encoder on the shipped all-MiniLM-L6-v2 weights (offline default)"),
     "bi-encoder": (_bi_encoder, "mean-pooled transformer bi-encoder; params.model = folder or hub id"),
     "cross-encoder": (_cross_encoder, "sequence-classification cross-encoder; params.model = folder or hub id"),
+    "trained-cross-encoder": (_trained_cross_encoder, "MiniLM cross-encoder fine-tuned on params.dataset's train split (trained once, cached)"),
 }
 
 

@@ -300,9 +300,9 @@ def _wordnet_dir(wordnet_dir: str | os.PathLike[str] | None, cache_dir: Path | N
     if (source / "lexnames").is_file():
         return source
     if cache_dir is None:
-        from robustness.training import default_cache_dir
+        from robustness.cache import cache_dir as suite_cache_dir
 
-        cache_dir = default_cache_dir()
+        cache_dir = suite_cache_dir()
     stats = [(name, (source / name).stat()) for name in _WORDNET_FILES]
     fingerprint = repr(
         [str(source.resolve())] + [(name, st.st_size, st.st_mtime_ns) for name, st in stats]

@@ -1,0 +1,52 @@
+"""Cross-encoder victims fine-tuned from the shipped MiniLM weights on a collection's train split.
+
+No cross-encoder ships offline, so the suite trains one (`robustness train-ranker`, or the
+ranker type `trained-cross-encoder`, which trains on first use): judged-relevant documents
+against BM25-retrieved negatives, pairwise loss, one seed. The model is cached in the user
+cache dir under a fingerprint of base model + triples + config, so it is trained once.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from robustness.data import bm25_candidates, load_collection
+from robustness.rankers.cross_encoder import CrossEncoderRanker
+from robustness.training import TrainConfig, model_cache_path, train_pairwise, training_fingerprint, triples_from_qrels
+
+
+def train_cross_encoder(
+    dataset: str = "scifact",
+    split: str = "train",
+    per_positive: int = 3,
+    negatives_depth: int = 50,
+    base_model: str = "minilm",
+    progress: bool = True,
+    **config: Any,
+) -> Path:
+    """Train (or load from cache) a cross-encoder on `dataset`'s `split`; returns its folder.
+
+    `config` holds TrainConfig fields; CPU-sized defaults: max_length 128, 1 epoch, seed 13.
+    Negatives are sampled from each query's BM25 top-`negatives_depth`, judged-relevant
+    documents excluded (they would teach the model to demote relevant text).
+    """
+    config = {"max_length": 128, "seed": 13, **config}
+    train_config = TrainConfig(**config)
+    collection = load_collection(dataset)
+    queries, qrels = collection.split(split)
+    negatives = bm25_candidates(collection, queries, negatives_depth)
+    triples = triples_from_qrels(queries, qrels, collection.docs, negatives, per_positive, random.Random(train_config.seed))
+    fingerprint = training_fingerprint(base_model, triples, train_config)[:16]
+    out_dir = model_cache_path(f"cross-encoder-{collection.name}-{split}", fingerprint)
+    return train_pairwise(base_model, triples, out_dir, train_config, progress)
+
+
+def trained_cross_encoder(
+    dataset: str = "scifact", name: str | None = None, device: str = "auto", progress: bool = True, **training: Any
+) -> CrossEncoderRanker:
+    """The ranker type `trained-cross-encoder`: train on first use, then load from the cache."""
+    path = train_cross_encoder(dataset, progress=progress, **training)
+    max_length = training.get("max_length", 128)
+    return CrossEncoderRanker(path, name=name or f"ce-{dataset}", max_length=max_length, device=device)
