@@ -11,6 +11,7 @@ with the varied query instead, the full-pipeline view).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping
 
 from robustness.data import bm25_candidates
@@ -75,7 +76,8 @@ class QueryVariationTask:
             varied = {q: variants[q] for q in changed}
             run = ctx.rerank(ranker_name, varied, self._variant_candidates(ctx, name, variants), ctx.collection.docs, desc=f"{ranker_name} {name}")
             qrels = {q: ctx.qrels[q] for q in changed}
-            after = mean_effectiveness(per_query(qrels, run, ctx.metrics))
+            varied_values = per_query(qrels, run, ctx.metrics)
+            after = mean_effectiveness(varied_values)
             before = {m: sum(original.per_query[m][q] for q in changed) / len(changed) for m in ctx.metrics}
             report, _ = compare_runs(qrels, {"original": {q: original.run[q] for q in changed}, name: run}, [HEADLINE], seed=ctx.seed)
             summary[name] = {
@@ -83,7 +85,7 @@ class QueryVariationTask:
                 f"{HEADLINE}_original": before[HEADLINE],
                 **{m: after[m] for m in ctx.metrics},
                 f"{HEADLINE}_drop_pct": drop_ratio(before[HEADLINE], after[HEADLINE]),
-                "p_value": float(report["original"]["comparisons"][name][HEADLINE]),
+                "p_value": _p_value(report["original"]["comparisons"][name][HEADLINE], original.per_query[HEADLINE], varied_values[HEADLINE]),
             }
             examples[name] = {q: varied[q] for q in changed[:3]}
         return {"summary": summary, "examples": examples}
@@ -93,3 +95,11 @@ class QueryVariationTask:
         if not drops:
             return None
         return "mean nDCG@10 drop % over variations", sum(drops) / len(drops)
+
+
+def _p_value(p: float, before: Mapping[str, float], after: Mapping[str, float]) -> float:
+    """ranx's paired t-test is undefined (NaN) when every query changes by the same amount:
+    no change at all is p = 1; the same non-zero change on every query is certain (p = 0)."""
+    if not math.isnan(p):
+        return float(p)
+    return 1.0 if all(before[q] == after[q] for q in after) else 0.0
