@@ -11,9 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from robustness.errors import ConfigError
+
+
+def _expand_shorthands(data: dict[str, Any]) -> None:
+    """`- bm25` -> `- {type: bm25}`, `- iid` -> `- {name: iid}`, so overrides can address items."""
+    for name, key in (("rankers", "type"), ("tasks", "name")):
+        if isinstance(data.get(name), list):
+            data[name] = [{key: v} if isinstance(v, str) else v for v in data[name]]
 
 
 class RankerSpec(BaseModel):
@@ -55,20 +62,14 @@ class BenchmarkSpec(BaseModel):
     cache: bool = True
     device: str = "auto"
 
-    @field_validator("rankers", mode="before")
+    @model_validator(mode="before")
     @classmethod
-    def _short_rankers(cls, value: Any) -> Any:
-        """Allow `- bm25` as shorthand for `- {type: bm25}`."""
-        if isinstance(value, list):
-            return [{"type": v} if isinstance(v, str) else v for v in value]
-        return value
-
-    @field_validator("tasks", mode="before")
-    @classmethod
-    def _short_tasks(cls, value: Any) -> Any:
-        if isinstance(value, list):
-            return [{"name": v} if isinstance(v, str) else v for v in value]
-        return value
+    def _shorthands(cls, data: Any) -> Any:
+        """Allow `- bm25` for `- {type: bm25}` and `- iid` for `- {name: iid}`."""
+        if isinstance(data, dict):
+            data = dict(data)
+            _expand_shorthands(data)
+        return data
 
     @field_validator("significance")
     @classmethod
@@ -87,13 +88,6 @@ def _parse_value(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-
-
-def _expand_shorthands(data: dict[str, Any]) -> None:
-    """`- bm25` -> `- {type: bm25}`, `- iid` -> `- {name: iid}`, so overrides can address items."""
-    for name, key in (("rankers", "type"), ("tasks", "name")):
-        if isinstance(data.get(name), list):
-            data[name] = [{key: v} if isinstance(v, str) else v for v in data[name]]
 
 
 def _child(node: Any, part: str, key: str) -> Any:
