@@ -11,9 +11,6 @@ import click
 
 from robustness.errors import RobustnessError
 
-DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "benchmarks" / "specs" / "default.yaml"
-
-
 def _fail(exc: RobustnessError) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(2)
@@ -35,7 +32,7 @@ def main(verbose: bool) -> None:
 def run(spec: Path | None, overrides: tuple[str, ...], extra_rankers: tuple[str, ...], output: Path | None, no_progress: bool) -> None:
     """Run a benchmark SPEC (default: benchmarks/specs/default.yaml) and write its report."""
     try:
-        from robustness.config import load_spec
+        from robustness.config import DEFAULT_SPEC, load_spec
         from robustness.report.markdown import render_summary
         from robustness.runner import run_benchmark
 

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from robustness.errors import ConfigError
 
+DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "benchmarks" / "specs" / "default.yaml"
+
 
 def _expand_shorthands(data: dict[str, Any]) -> None:
     """`- bm25` -> `- {type: bm25}`, `- iid` -> `- {name: iid}`, so overrides can address items."""

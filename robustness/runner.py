@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from robustness.config import BenchmarkSpec, RankerSpec, load_spec
+from robustness.config import DEFAULT_SPEC, BenchmarkSpec, RankerSpec, load_spec
 from robustness.errors import ConfigError, RobustnessError
 
 @dataclass
@@ -32,11 +32,7 @@ def _as_spec(spec: BenchmarkSpec | Mapping[str, Any] | str | Path | None, overri
         return load_spec(data=spec.model_dump(), overrides=overrides) if overrides else spec
     if isinstance(spec, Mapping):
         return load_spec(data=dict(spec), overrides=overrides)
-    if spec is None:
-        from robustness.cli import DEFAULT_SPEC
-
-        spec = DEFAULT_SPEC
-    return load_spec(spec, overrides)
+    return load_spec(DEFAULT_SPEC if spec is None else spec, overrides)
 
 
 def _build_rankers(spec: BenchmarkSpec, extra: Sequence[Any]) -> dict[str, Any]:

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from robustness.cli import DEFAULT_SPEC, main
-from robustness.config import BenchmarkSpec, load_spec
+from robustness.cli import main
+from robustness.config import DEFAULT_SPEC, BenchmarkSpec, load_spec
 from robustness.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
