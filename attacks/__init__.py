@@ -14,6 +14,9 @@ from robustness.errors import ConfigError
 
 ATTACKS: dict[str, tuple[str, str]] = {
     "keyword_stuffing": ("attacks.baselines:KeywordStuffing", "Query+ keyword stuffing: the query inserted at the start, end, or repeated"),
+    "textattack": ("attacks.textattack_bridge:TextAttackRecipe", "TextAttack pieces (WordNet/GloVe word swaps, greedy or greedy-WIR search) under a ranking goal; needs textattack installed"),
+    "prada": ("attacks.word_substitution:PRADA", "PRADA word substitution: surrogate-guided synonym swaps kept only if the victim rank improves"),
+    "random_substitution": ("attacks.baselines:RandomSubstitution", "random synonym substitution under PRADA's budget and synonym source (baseline)"),
 }
 
 

@@ -1,0 +1,216 @@
+"""Pieces shared by word-substitution attacks: the document's words, constraints, candidates.
+
+An attack is four parts (TextAttack's decomposition, DESIGN §8/§11): a goal (here: the
+target's rank, owned by `robustness.adversarial.Victim`), constraints, a transformation and a
+search. The search differs per attack (PRADA's surrogate-guided greedy search, random choice
+for the baseline); the other pieces are the same, and live here so that every attack at
+"equal budget" really plays by the same rules:
+
+- `WordSequence`: a document split reversibly into words, spaces and punctuation, so a
+  substitution changes one word and leaves casing and punctuation around it alone;
+- `WordConstraints`: how many words may change, which words are protected, how similar a
+  replacement must be;
+- `SynonymSubstitution`: replacements for a word from a synonym source
+  (`robustness.text.synonyms`), in the original word's casing;
+- `substitution_options`: the positions an attack may change, with their admissible
+  replacements, best first;
+- `bm25_lists`: the first-stage candidate lists an attacker builds (the surrogate's training
+  lists, the result page PRADA reads), from one BM25 index per collection and process.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from robustness.data.candidates import Candidates, bm25_candidates
+from robustness.data.collection import Collection
+from robustness.errors import ConfigError
+from robustness.rankers.bm25 import BM25Ranker
+from robustness.text.synonyms import SynonymSource, load_synonym_source
+from robustness.text.tokenize import inflection_key, is_stopword, is_word, split_tokens, words
+
+__all__ = [
+    "SynonymSubstitution",
+    "WordConstraints",
+    "WordSequence",
+    "bm25_lists",
+    "match_case",
+    "substitution_options",
+]
+
+
+class WordSequence:
+    """A document as word, whitespace and punctuation tokens (`split_tokens`), words numbered.
+
+    Positions are word indices (0 = the first word), the unit of edits and of the budget; the
+    token list keeps everything else, so `replaced` changes exactly the named words.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._tokens = split_tokens(text)
+        self._word_tokens: list[int] = []
+        self._starts: list[int] = []
+        offset = 0
+        for index, token in enumerate(self._tokens):
+            if is_word(token):
+                self._word_tokens.append(index)
+                self._starts.append(offset)
+            offset += len(token)
+
+    def __len__(self) -> int:
+        return len(self._word_tokens)
+
+    def word(self, position: int) -> str:
+        return self._tokens[self._word_tokens[position]]
+
+    def span(self, position: int) -> tuple[int, int]:
+        """Character offsets [start, end) of a word in `text`."""
+        start = self._starts[position]
+        return start, start + len(self.word(position))
+
+    def position_at(self, char: int) -> int | None:
+        """The word covering character offset `char`, or None (space, punctuation)."""
+        position = bisect.bisect_right(self._starts, char) - 1
+        if position >= 0 and char < self.span(position)[1]:
+            return position
+        return None
+
+    def replaced(self, changes: Mapping[int, str]) -> str:
+        """The text with the word at each position replaced; everything else untouched."""
+        tokens = list(self._tokens)
+        for position, replacement in changes.items():
+            tokens[self._word_tokens[position]] = replacement
+        return "".join(tokens)
+
+
+def match_case(original: str, replacement: str) -> str:
+    """`replacement` in the casing of `original` (UPPER, Capitalised or as given)."""
+    if len(original) > 1 and original.isupper():
+        return replacement.upper()
+    if original[:1].isupper():
+        return replacement[:1].upper() + replacement[1:]
+    return replacement
+
+
+@dataclass(frozen=True)
+class WordConstraints:
+    """What a word-substitution attack may change (TextAttack's constraints).
+
+    - `budget`: at most this many words changed per document (PRADA's default: 20);
+    - `protect_stopwords`: function words stay, since swapping them mostly breaks grammar
+      without carrying topical signal;
+    - `protect_query_terms`: off by default, as in PRADA (the attack may swap a query word
+      for a synonym); on, the query's words and their inflections stay;
+    - `min_similarity`: a replacement's word-embedding cosine with the original must reach
+      this (on top of the synonym source's own threshold); None: the source's threshold only.
+    """
+
+    budget: int = 20
+    protect_stopwords: bool = True
+    protect_query_terms: bool = False
+    min_similarity: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.budget, int) or self.budget < 1:
+            raise ConfigError(f"budget must be an integer >= 1 word, got {self.budget!r}")
+        if self.min_similarity is not None and not -1.0 <= self.min_similarity <= 1.0:
+            raise ConfigError(f"min_similarity must be a cosine in [-1, 1], got {self.min_similarity}")
+
+    def protected_keys(self, query: str) -> frozenset[str]:
+        """Inflection keys of the words this constraint protects for `query`."""
+        if not self.protect_query_terms:
+            return frozenset()
+        return frozenset(inflection_key(w) for w in words(query))
+
+    def modifiable(self, word: str, protected: frozenset[str]) -> bool:
+        """Whether the attack may replace `word`, given the `protected_keys` of the query."""
+        if self.protect_stopwords and is_stopword(word):
+            return False
+        return inflection_key(word) not in protected
+
+    def check_source(self, transformation: SynonymSubstitution) -> None:
+        """Fail at construction, not mid-run, when `min_similarity` cannot be measured."""
+        if self.min_similarity is not None and not transformation.has_vectors:
+            raise ConfigError(
+                f"min_similarity needs a synonym source with word vectors, not {transformation.source_name!r}"
+            )
+
+    def admits(self, similarity: float) -> bool:
+        """Whether a replacement at this word-embedding cosine is close enough."""
+        return self.min_similarity is None or similarity >= self.min_similarity
+
+
+@functools.lru_cache(maxsize=8)
+def _load_source(name: str, threshold: float, k: int) -> SynonymSource:
+    """One source per setting and process: GloVe's table and WordNet's reader take seconds."""
+    if name == "wordnet":  # no graded similarity: no threshold; k applies per lookup
+        return load_synonym_source(name)
+    return load_synonym_source(name, threshold=threshold, k=k)
+
+
+class SynonymSubstitution:
+    """Candidate replacements for a word, from a synonym source (TextAttack's word swap).
+
+    `source` is a name of `load_synonym_source`: "combined" (WordNet synonyms kept and ranked
+    by GloVe cosine >= `threshold`; default 0.5), "glove" (GloVe neighbours; PRADA's setting is
+    threshold 0.7), "counter-fitted:<path>" (PRADA's own vectors) or "wordnet" (no similarity
+    grading: `threshold` does not apply). Up to `k` candidates per word (PRADA: 50). The
+    source loads once per process and setting.
+    """
+
+    def __init__(self, source: str = "combined", threshold: float = 0.5, k: int = 50) -> None:
+        if not 0.0 < threshold <= 1.0:
+            raise ConfigError(f"synonym threshold must be a cosine in (0, 1], got {threshold}")
+        if not isinstance(k, int) or k < 1:
+            raise ConfigError(f"synonym k must be an integer >= 1, got {k!r}")
+        self.source_name = source
+        self.threshold = threshold
+        self.k = k
+        self.source = _load_source(source, threshold, k)
+        # Sources with word vectors report cosine as the similarity; WordNet reports a rank.
+        self.has_vectors = hasattr(self.source, "vector")
+
+    def candidates(self, word: str) -> list[tuple[str, float]]:
+        """Up to `k` (replacement in `word`'s casing, similarity) pairs, most similar first."""
+        return [(match_case(word, c), s) for c, s in self.source.neighbours(word.lower(), self.k)]
+
+
+def substitution_options(
+    doc: WordSequence,
+    query: str,
+    constraints: WordConstraints,
+    transformation: SynonymSubstitution,
+    positions: Iterable[int] | None = None,
+) -> dict[int, list[str]]:
+    """Word positions (all, or those in `positions`) the attack may change, each with its
+    admissible replacements, most similar first; positions without any are left out, so a
+    search never spends a step on a word it cannot change."""
+    protected = constraints.protected_keys(query)
+    options: dict[int, list[str]] = {}
+    for position in range(len(doc)) if positions is None else positions:
+        word = doc.word(position)
+        if not constraints.modifiable(word, protected):
+            continue
+        admissible = [c for c, s in transformation.candidates(word) if constraints.admits(s)]
+        if admissible:
+            options[position] = admissible
+    return options
+
+
+_BM25: dict[str, BM25Ranker] = {}
+
+
+def bm25_lists(collection: Collection, queries: dict[str, str], k: int) -> Candidates:
+    """BM25 top-`k` document ids per query, as the benchmark's first stage builds them.
+
+    The index is built once per collection and process (a few seconds for SciFact on a CPU)
+    and never shared with a victim, whose own BM25 statistics must not be switched under it.
+    """
+    key = collection.fingerprint()
+    if key not in _BM25:
+        _BM25[key] = BM25Ranker()
+    return bm25_candidates(collection, queries, k=k, bm25=_BM25[key])

@@ -1,0 +1,282 @@
+"""Word-substitution ranking attack: PRADA (Wu et al., "PRADA: Practical Black-Box Adversarial
+Attacks against Neural Ranking Models", TOIS 2023; DESIGN §8.1).
+
+Decision-based black box: the attacker sees only where the victim would rank a document.
+PRADA gets its gradients from a surrogate trained on the victim's rankings (`attacks.surrogate`)
+and spends victim queries only to decide which substitutions to keep:
+
+1. word importance: the gradient of the surrogate's pairwise loss (the target against the
+   documents the victim lists at the top for the query) with respect to each word's input
+   embeddings, summed over its word pieces as an L2 norm;
+2. embedding perturbation: a few PGD-like steps on the words' embeddings that raise the
+   surrogate's score of the target;
+3. candidates: synonyms of each word (`attacks.components.SynonymSubstitution`), ordered by
+   how close their surrogate input embedding is to the word's perturbed embedding (cosine);
+4. greedy decision-based search: words in importance order; the best `candidates_per_step`
+   replacements of a word go to the victim in one query batch, and the best is kept only if
+   the target's rank improves, until `budget` words changed or the words run out.
+
+The recipe is the `PRADA` class; its parts are the shared constraints and transformation of
+`attacks.components`, the surrogate of `attacks.surrogate` and the search below.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from robustness.adversarial import AttackOutcome, AttackSetup, BudgetExhausted, Target, Victim
+from robustness.errors import ConfigError, RobustnessError
+
+from attacks.components import SynonymSubstitution, WordConstraints, WordSequence, bm25_lists, substitution_options
+from attacks.surrogate import SurrogateConfig, train_surrogate
+
+if TYPE_CHECKING:
+    import torch
+
+    from robustness.rankers.cross_encoder import CrossEncoderRanker
+    from robustness.training import TrainConfig
+
+__all__ = ["PRADA", "SurrogateGuide"]
+
+
+@dataclass
+class _Encoded:
+    """The surrogate's view of (query, target): input embeddings and which pieces form which word."""
+
+    inputs: dict[str, torch.Tensor]
+    embeddings: torch.Tensor  # (1, pieces, hidden), detached
+    pieces: dict[int, list[int]]  # word position -> piece indices, for words wholly in the window
+
+
+class SurrogateGuide:
+    """The white-box half of PRADA: importance, perturbation and candidate order from a surrogate.
+
+    Works on the surrogate's input embeddings, so it needs a BERT-style cross-encoder whose
+    forward pass accepts `inputs_embeds` (any `CrossEncoderRanker` model does) and a fast
+    tokenizer (for the character offsets that align word pieces with our words; the
+    tokenizer's own `word_ids` would split "covid-19" or "don't" differently from
+    `split_tokens`).
+    """
+
+    def __init__(
+        self, surrogate: CrossEncoderRanker, loss_config: TrainConfig, pgd_steps: int, epsilon: float, window: int
+    ) -> None:
+        self.ranker = surrogate
+        self.window = window
+        self.loss_config = loss_config
+        self.pgd_steps = pgd_steps
+        self.epsilon = epsilon
+        self._candidate_vectors: dict[str, torch.Tensor] = {}
+
+    def encode(self, query: str, doc: WordSequence) -> _Encoded:
+        """Tokenise as the surrogate scores (query first, the document truncated) and map pieces to words."""
+        import torch
+
+        encoded = self.ranker.tokenizer(
+            query, doc.text, truncation="only_second", max_length=self.window,
+            return_offsets_mapping=True, return_tensors="pt",
+        )
+        offsets = encoded.pop("offset_mapping")[0].tolist()
+        sequence = encoded.sequence_ids(0)
+        pieces: dict[int, list[int]] = {}
+        for index, (start, end) in enumerate(offsets):
+            if sequence[index] == 1 and end > start:
+                position = doc.position_at(start)
+                if position is not None:
+                    pieces.setdefault(position, []).append(index)
+        # A word cut by truncation is out of the window: its replacement would be partly unseen.
+        pieces = {p: idx for p, idx in pieces.items() if offsets[idx[-1]][1] == doc.span(p)[1]}
+        inputs = {k: v.to(self.ranker.device) for k, v in encoded.items()}
+        with torch.no_grad():
+            embeddings = self.ranker.model.get_input_embeddings()(inputs["input_ids"])
+        return _Encoded(inputs, embeddings, pieces)
+
+    def _score(self, encoded: _Encoded, delta: torch.Tensor) -> torch.Tensor:
+        inputs = {k: v for k, v in encoded.inputs.items() if k != "input_ids"}
+        return self.ranker.model(inputs_embeds=encoded.embeddings + delta, **inputs).logits[0, 0]
+
+    def importance(self, encoded: _Encoded, anchor_scores: list[float], positions: list[int]) -> dict[int, float]:
+        """L2 norm of the pairwise-loss gradient on each word's piece embeddings.
+
+        Under the margin loss, that gradient is the target-score gradient averaged over the
+        anchors still ahead of the target by less than the margin; when none is (or there are
+        no anchors), the loss is flat, and the score-raising loss -s(target) takes its place.
+        """
+        import torch
+
+        from robustness.training import pairwise_loss
+
+        delta = torch.zeros_like(encoded.embeddings, requires_grad=True)
+        score = self._score(encoded, delta)
+        loss = -score
+        if anchor_scores:
+            anchors = torch.tensor(anchor_scores, device=score.device)
+            pairwise = pairwise_loss(score.expand_as(anchors), anchors, self.loss_config)
+            if pairwise.item() > 0:
+                loss = pairwise
+        (gradient,) = torch.autograd.grad(loss, delta)
+        return {p: float(gradient[0, encoded.pieces[p]].norm()) for p in positions}
+
+    def perturbed(self, encoded: _Encoded, positions: list[int]) -> dict[int, torch.Tensor]:
+        """Each word's embedding (mean of its pieces) after `pgd_steps` ascent steps on the
+        surrogate score, every word moving `epsilon` per step along its own normalised gradient
+        (so a word's direction, not its gradient's size, decides where it goes)."""
+        import torch
+
+        delta = torch.zeros_like(encoded.embeddings)
+        for _ in range(self.pgd_steps):
+            delta.requires_grad_(True)
+            (gradient,) = torch.autograd.grad(self._score(encoded, delta), delta)
+            delta = delta.detach()
+            for p in positions:
+                block = gradient[0, encoded.pieces[p]]
+                norm = block.norm()
+                if norm > 0:
+                    delta[0, encoded.pieces[p]] += self.epsilon * block / norm
+        moved = encoded.embeddings + delta
+        return {p: moved[0, encoded.pieces[p]].mean(0) for p in positions}
+
+    def order_candidates(self, target: torch.Tensor, candidates: list[str]) -> list[str]:
+        """Candidates by cosine of their input embedding (mean of their pieces) with `target`."""
+        import torch
+
+        vectors = torch.stack([self._vector(c) for c in candidates])
+        similarity = torch.nn.functional.cosine_similarity(vectors, target[None, :], dim=1)
+        order = sorted(range(len(candidates)), key=lambda i: (-float(similarity[i]), i))
+        return [candidates[i] for i in order]
+
+    def _vector(self, word: str) -> torch.Tensor:
+        import torch
+
+        if word not in self._candidate_vectors:
+            ids = self.ranker.tokenizer(word, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            with torch.no_grad():
+                vector = self.ranker.model.get_input_embeddings()(ids.to(self.ranker.device))[0].mean(0)
+            self._candidate_vectors[word] = vector
+        return self._candidate_vectors[word]
+
+
+class PRADA:
+    """PRADA word-substitution attack (Wu et al., TOIS 2023): surrogate-guided, decision-based.
+
+    Parameters (PRADA's reference settings in brackets):
+    - `budget`: most words changed per document [20];
+    - `candidates_per_step`: replacements of one word sent to the victim in one batch [3];
+      the best is kept only if it improves the target's rank;
+    - `pgd_steps`, `epsilon`: embedding-perturbation steps and per-step L2 move of each word's
+      embedding [3 steps]; MiniLM's input embeddings have norm ~1;
+    - `synonym_source`, `synonym_threshold`, `synonym_k`: where candidates come from
+      ["combined" WordNet+GloVe at 0.5, top 50; "glove" at 0.7 is the other reference setting];
+    - `protect_query_terms`, `min_similarity`: further constraints (`WordConstraints`);
+    - `n_anchors`: how many of the victim's top documents the pairwise loss compares the
+      target with [5];
+    - `window`: (query, document) tokens the surrogate reads while attacking, hence the
+      words it can rank and change [None: the surrogate's training `max_length`]; MiniLM
+      reads up to 512;
+    - `surrogate`: `SurrogateConfig` fields (e.g. {"n_train_queries": 200}).
+
+    `setup` trains or loads the surrogate. Besides counted victim queries, the attack reads the
+    victim's ranked list for the attacked query (BM25 top-`candidates_k` ordered through the
+    setup's engine), as any searcher sees it; in the benchmark the engine answers that from the
+    cache of the task's own re-ranking. The search is deterministic: `rng` is not used.
+    Edits are recorded as {"position" (word index), "from", "to", "rank" (the victim rank
+    once this edit was kept)}.
+    """
+
+    name = "prada"
+
+    def __init__(
+        self,
+        budget: int = 20,
+        candidates_per_step: int = 3,
+        pgd_steps: int = 3,
+        epsilon: float = 0.1,
+        synonym_source: str = "combined",
+        synonym_threshold: float = 0.5,
+        synonym_k: int = 50,
+        protect_query_terms: bool = False,
+        min_similarity: float | None = None,
+        n_anchors: int = 5,
+        window: int | None = None,
+        surrogate: Mapping[str, Any] | None = None,
+    ) -> None:
+        if not isinstance(candidates_per_step, int) or candidates_per_step < 1:
+            raise ConfigError(f"prada candidates_per_step must be an integer >= 1, got {candidates_per_step!r}")
+        if not isinstance(pgd_steps, int) or pgd_steps < 0:
+            raise ConfigError(f"prada pgd_steps must be an integer >= 0, got {pgd_steps!r}")
+        if epsilon <= 0:
+            raise ConfigError(f"prada epsilon must be > 0, got {epsilon}")
+        if not isinstance(n_anchors, int) or n_anchors < 0:
+            raise ConfigError(f"prada n_anchors must be an integer >= 0, got {n_anchors!r}")
+        if window is not None and not (isinstance(window, int) and 16 <= window <= 512):
+            raise ConfigError(f"prada window must be an integer in [16, 512] tokens, got {window!r}")
+        try:
+            self.surrogate_config = SurrogateConfig(**dict(surrogate or {}))
+        except TypeError as exc:
+            raise ConfigError(f"prada surrogate params: {exc}") from None
+        self.constraints = WordConstraints(budget, protect_query_terms=protect_query_terms, min_similarity=min_similarity)
+        self.transformation = SynonymSubstitution(synonym_source, synonym_threshold, synonym_k)
+        self.constraints.check_source(self.transformation)
+        self.candidates_per_step = candidates_per_step
+        self.pgd_steps = pgd_steps
+        self.epsilon = epsilon
+        self.n_anchors = n_anchors
+        self.window = window or self.surrogate_config.max_length
+        self._guide: SurrogateGuide | None = None
+        self._setup: AttackSetup | None = None
+        self._anchors: dict[str, list[str]] = {}
+
+    def setup(self, setup: AttackSetup) -> dict[str, Any]:
+        """Train or load the surrogate of this victim; its figures are the setup's report."""
+        surrogate, figures = train_surrogate(setup, self.surrogate_config)
+        loss_config = self.surrogate_config.train_config(setup.seed)
+        self._guide = SurrogateGuide(surrogate, loss_config, self.pgd_steps, self.epsilon, self.window)
+        self._setup = setup
+        self._anchors = {}
+        return figures
+
+    def _listed_top(self, query: str) -> list[str]:
+        """Texts of the victim's top `n_anchors` for `query`: the result page the attacker sees."""
+        if query not in self._anchors:
+            setup = self._setup
+            ids = bm25_lists(setup.collection, {"q": query}, setup.candidates_k)["q"]
+            scores = setup.engine.score([query] * len(ids), [setup.collection.docs[d] for d in ids])
+            ranked = sorted(zip(ids, scores), key=lambda pair: (-pair[1], pair[0]))
+            self._anchors[query] = [setup.collection.docs[d] for d, _ in ranked[: self.n_anchors]]
+        return self._anchors[query]
+
+    def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome:
+        if self._guide is None:
+            raise RobustnessError("prada needs setup(AttackSetup) before attack(): it trains its surrogate there")
+        guide = self._guide
+        doc = WordSequence(target.text)
+        encoded = guide.encode(target.query, doc)
+        options = substitution_options(doc, target.query, self.constraints, self.transformation, sorted(encoded.pieces))
+        if not options:
+            return AttackOutcome(target.text)
+        positions = sorted(options)
+        anchors = self._listed_top(target.query) if self.n_anchors else []
+        anchor_scores = [float(s) for s in guide.ranker.score([target.query] * len(anchors), anchors)] if anchors else []
+        importance = guide.importance(encoded, anchor_scores, positions)
+        perturbed = guide.perturbed(encoded, positions)
+
+        changes: dict[int, str] = {}
+        edits: list[dict[str, Any]] = []
+        rank = target.old_rank
+        for position in sorted(positions, key=lambda p: (-importance[p], p)):
+            if len(changes) >= self.constraints.budget or rank == 1:
+                break
+            tried = guide.order_candidates(perturbed[position], options[position])[: self.candidates_per_step]
+            try:
+                ranks = victim.ranks([doc.replaced({**changes, position: c}) for c in tried])
+            except BudgetExhausted:
+                break
+            best = min(range(len(tried)), key=lambda i: (ranks[i], i))
+            if ranks[best] < rank:
+                rank = ranks[best]
+                changes[position] = tried[best]
+                edits.append({"position": position, "from": doc.word(position), "to": tried[best], "rank": rank})
+        return AttackOutcome(doc.replaced(changes), edits)
