@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib
 import sys
 import uuid
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -16,7 +16,6 @@ from click.testing import CliRunner
 
 from robustness import CallableRanker, run_benchmark
 from robustness.cli import main
-from robustness.data import load_collection
 from robustness.errors import DataError
 
 

@@ -7,7 +7,6 @@ import pytest
 
 from robustness import CallableRanker, run_benchmark
 from robustness.errors import DataError
-from robustness.metrics import per_query
 from robustness.testing import check_ranker
 
 

@@ -22,7 +22,6 @@ from robustness.tasks.base import TaskContext
 
 class AdversarialTask:
     name = "adversarial"
-    description = ""
     default_attacks: list[dict[str, Any]] = []
     measure_similarity = False  # SS costs an encoder pass per target; on where it is a headline figure
 
@@ -101,7 +100,6 @@ class AdversarialTask:
 
 class SpamTask(AdversarialTask):
     name = "adv_spam"
-    description = "keyword stuffing (Query+) at start / end / repeated"
     default_attacks = [
         {"name": "keyword_stuffing", "params": {"position": "start"}},
         {"name": "keyword_stuffing", "params": {"position": "end"}},
@@ -124,7 +122,6 @@ class SpamTask(AdversarialTask):
 
 class SubstitutionTask(AdversarialTask):
     name = "adv_substitution"
-    description = "word-substitution ranking attack (PRADA) and baselines"
     default_attacks = [{"name": "prada"}, {"name": "random_substitution"}]
     measure_similarity = True
 

@@ -22,7 +22,6 @@ RunDict = dict[str, dict[str, float]]
 
 class Task(Protocol):
     name: str
-    description: str
 
     def run(self, ctx: "TaskContext", ranker_name: str) -> dict[str, Any]: ...
 

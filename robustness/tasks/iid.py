@@ -19,7 +19,6 @@ from robustness.tasks.base import TaskContext
 
 class IIDTask:
     name = "iid"
-    description = "per-query effectiveness variance, worst-10% mean, bootstrap CIs"
 
     def run(self, ctx: TaskContext, ranker_name: str) -> dict[str, Any]:
         fraction = float(ctx.params.get("worst_fraction", 0.1))

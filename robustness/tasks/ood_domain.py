@@ -18,7 +18,6 @@ from robustness.tasks.base import TaskContext
 
 class DomainTask:
     name = "ood_domain"
-    description = "effectiveness on other collections, relative to BM25 and to in-domain"
 
     def __init__(self) -> None:
         self._prepared: dict[tuple[str, int | None], tuple[Any, dict, dict, dict]] = {}

@@ -24,7 +24,6 @@ from robustness.text.query_variations import VARIATIONS, vary_queries
 
 class QueryVariationTask:
     name = "ood_query"
-    description = "effectiveness drop under query variations, per variation type"
 
     def __init__(self) -> None:
         self._variants: dict[tuple, dict[str, str]] = {}
