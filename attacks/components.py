@@ -13,9 +13,7 @@ for the baseline); the other pieces are the same, and live here so that every at
 - `SynonymSubstitution`: replacements for a word from a synonym source
   (`robustness.text.synonyms`), in the original word's casing;
 - `substitution_options`: the positions an attack may change, with their admissible
-  replacements, best first;
-- `bm25_lists`: the first-stage candidate lists an attacker builds (the surrogate's training
-  lists, the result page PRADA reads), from one BM25 index per collection and process.
+  replacements, best first.
 """
 
 from __future__ import annotations
@@ -25,10 +23,7 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from robustness.data.candidates import Candidates, bm25_candidates
-from robustness.data.collection import Collection
 from robustness.errors import ConfigError
-from robustness.rankers.bm25 import BM25Ranker
 from robustness.text.synonyms import SynonymSource, load_synonym_source
 from robustness.text.tokenize import inflection_key, is_stopword, is_word, split_tokens, words
 
@@ -36,7 +31,6 @@ __all__ = [
     "SynonymSubstitution",
     "WordConstraints",
     "WordSequence",
-    "bm25_lists",
     "match_case",
     "substitution_options",
 ]
@@ -200,17 +194,3 @@ def substitution_options(
             options[position] = admissible
     return options
 
-
-_BM25: dict[str, BM25Ranker] = {}
-
-
-def bm25_lists(collection: Collection, queries: dict[str, str], k: int) -> Candidates:
-    """BM25 top-`k` document ids per query, as the benchmark's first stage builds them.
-
-    The index is built once per collection and process (a few seconds for SciFact on a CPU)
-    and never shared with a victim, whose own BM25 statistics must not be switched under it.
-    """
-    key = collection.fingerprint()
-    if key not in _BM25:
-        _BM25[key] = BM25Ranker()
-    return bm25_candidates(collection, queries, k=k, bm25=_BM25[key])

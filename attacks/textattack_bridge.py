@@ -13,9 +13,9 @@ three parts are TextAttack's own classes:
   constraint; nothing is downloaded;
 - constraints: `RepeatModification`, `StopwordModification` (our `STOPWORDS`) and
   `MaxWordsPerturbed(budget)`;
-- search: ``greedy-wir`` = `GreedyWordSwapWIR` (word importance by deletion, then the best
-  improving swap per word) or ``greedy`` = `GreedySearch` (best single swap over the whole text
-  per step).
+- search: ``greedy-wir`` = `GreedyWordSwapWIR` (word importance by deletion, ``[UNK]`` or a
+  random order, then the best improving swap per word) or ``greedy`` = `GreedySearch` (best
+  single swap over the whole text per step).
 
 TextAttack is optional and imported only when an attack first runs (`load_textattack`). Its
 0.3.11 release cannot be imported as it is in this project: it declares ``transformers<5``
@@ -54,6 +54,7 @@ __all__ = [
     "SEARCHES",
     "TEXTATTACK_VERSION",
     "TRANSFORMATIONS",
+    "WIR_METHODS",
     "TextAttackRecipe",
     "TextAttackUnavailable",
     "load_textattack",
@@ -62,6 +63,7 @@ __all__ = [
 
 TEXTATTACK_VERSION = "0.3.11"  # the release this bridge is written and tested against
 TRANSFORMATIONS = ("wordnet", "glove")
+WIR_METHODS = ("delete", "unk", "random")
 SEARCHES = ("greedy-wir", "greedy")
 INSTALL_HINT = f"pip install --no-deps textattack=={TEXTATTACK_VERSION} && pip install lru-dict"
 
@@ -566,8 +568,11 @@ class TextAttackRecipe:
 
     - ``transformation``: ``"wordnet"`` (WordNet synonyms, offline) or ``"glove"`` (GloVe 50-d
       neighbours, kept when cosine >= ``min_cos_sim``, default 0.7);
-    - ``search``: ``"greedy-wir"`` (word importance by deletion, one improving swap per word in
-      that order) or ``"greedy"`` (the best swap over all words, step after step);
+    - ``search``: ``"greedy-wir"`` (word importance, then one improving swap per word in that
+      order) or ``"greedy"`` (the best swap over all words, step after step);
+    - ``wir_method``: how ``greedy-wir`` orders the words: ``"delete"`` or ``"unk"`` (one victim
+      query per word: a 200-word abstract spends 200 queries before its first swap) or
+      ``"random"`` (no queries; the order comes from the seeded ``rng``);
     - ``budget``: at most this many words changed (TextAttack's `MaxWordsPerturbed`);
     - ``query_budget``: at most this many victim queries per target (None: unlimited; the
       evaluation's own victim budget is always respected as well);
@@ -587,6 +592,7 @@ class TextAttackRecipe:
         budget: int = 20,
         query_budget: int | None = None,
         *,
+        wir_method: str = "delete",
         target_rank: int = 10,
         min_improvement: int | None = None,
         max_candidates: int = 50,
@@ -598,6 +604,8 @@ class TextAttackRecipe:
             raise ConfigError(f"textattack transformation {transformation!r} is not one of {', '.join(TRANSFORMATIONS)}")
         if search not in SEARCHES:
             raise ConfigError(f"textattack search {search!r} is not one of {', '.join(SEARCHES)}")
+        if wir_method not in WIR_METHODS:
+            raise ConfigError(f"textattack wir_method {wir_method!r} is not one of {', '.join(WIR_METHODS)}")
         for label, value, low in (("budget", budget, 1), ("target_rank", target_rank, 1), ("max_candidates", max_candidates, 1), ("glove_vocab_size", glove_vocab_size, 1)):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ConfigError(f"textattack {label} must be an integer >= {low}, got {value!r}")
@@ -610,6 +618,7 @@ class TextAttackRecipe:
             raise ConfigError(f"textattack min_cos_sim must be in (0, 1], got {min_cos_sim!r}")
         self.transformation = transformation
         self.search = search
+        self.wir_method = wir_method
         self.budget = budget
         self.query_budget = query_budget
         self.target_rank = target_rank
@@ -620,7 +629,8 @@ class TextAttackRecipe:
         self.wordnet_dir = wordnet_dir
         if importlib.util.find_spec("textattack") is None:  # fail at spec time, not mid-run
             raise TextAttackUnavailable(f"the textattack attack needs TextAttack: {INSTALL_HINT}")
-        self.name = f"textattack-{transformation}-{search}"
+        wir = f"-{wir_method}" if search == "greedy-wir" and wir_method != "delete" else ""
+        self.name = f"textattack-{transformation}-{search}{wir}"
         self._attack: Any = None
 
     # TextAttack's Attack, built on first use (importing TextAttack takes seconds).
@@ -658,7 +668,7 @@ class TextAttackRecipe:
         if self.min_cos_sim is not None:
             # A word or candidate without a vector cannot be vouched for: dropped (as CombinedSource).
             constraints.append(WordEmbeddingDistance(embedding=embedding, min_cos_sim=self.min_cos_sim, include_unknown_words=False))
-        search = GreedyWordSwapWIR(wir_method="delete") if self.search == "greedy-wir" else classes.KeepBestGreedySearch()
+        search = GreedyWordSwapWIR(wir_method=self.wir_method) if self.search == "greedy-wir" else classes.KeepBestGreedySearch()
         self._attack = textattack.Attack(goal, constraints, transformation, search)
         return self._attack
 

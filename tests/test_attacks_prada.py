@@ -15,11 +15,11 @@ import pytest
 
 from attacks import make_attack
 from attacks.baselines import RandomSubstitution
-from attacks.components import WordSequence, bm25_lists
+from attacks.components import WordSequence
 from attacks.surrogate import SurrogateConfig, train_surrogate, training_queries
 from attacks.word_substitution import PRADA
 from robustness.adversarial import AttackSetup, Target, Victim, evaluate_attack, summarise
-from robustness.data import load_collection
+from robustness.data import bm25_candidates, load_collection
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError, DataError, RobustnessError
 from robustness.metrics import perturbation_fraction, rank_by_insertion
@@ -51,7 +51,7 @@ def setup(scifact, victim_engine) -> AttackSetup:
 
 @pytest.fixture(scope="module")
 def prada(setup) -> tuple[PRADA, dict]:
-    attack = PRADA(budget=3, candidates_per_step=2, surrogate=SURROGATE)
+    attack = PRADA(budget=3, candidates_per_step=2, window=48, surrogate=SURROGATE)
     return attack, attack.setup(setup)
 
 
@@ -60,7 +60,7 @@ def protocol(scifact, victim_engine):
     """Two SciFact test queries, their BM25 top-10 ranked by the victim, and relevance."""
     queries_all, qrels = scifact.split("test")
     queries = {q: queries_all[q] for q in sorted(queries_all, key=int)[:2]}
-    candidates = bm25_lists(scifact, queries, LIST_SIZE)  # the first stage, sharing the attack's index
+    candidates = bm25_candidates(scifact, queries, k=LIST_SIZE)
     rankings = {}
     for qid, ids in candidates.items():
         scores = victim_engine.score([queries[qid]] * len(ids), [scifact.docs[d] for d in ids])
@@ -106,7 +106,7 @@ def test_surrogate_never_trains_on_test_queries(scifact, cranfield) -> None:
 
 
 def test_bad_prada_params_fail_in_one_line() -> None:
-    for bad in ({"budget": 0}, {"candidates_per_step": 0}, {"epsilon": 0}, {"surrogate": {"depth": 1}}):
+    for bad in ({"budget": 0}, {"candidates_per_step": 0}, {"epsilon": 0}, {"window": 1024}, {"surrogate": {"depth": 1}}):
         with pytest.raises(ConfigError):
             PRADA(**bad)
     with pytest.raises(ConfigError, match="surrogate"):
@@ -145,6 +145,26 @@ def test_prada_counts_victim_queries_exactly_and_is_reproducible(prada, victim_e
         assert all(a > b for a, b in zip(ranks, ranks[1:]))  # every kept edit improved the rank
         final = rank_by_insertion(others, victim_engine.score([target.query], [outcome.text])[0])
         assert final == ranks[-1]
+
+
+def test_prada_keeping_rank_ties_never_loses_rank(setup, victim_engine, scifact, protocol) -> None:
+    ties = PRADA(budget=3, candidates_per_step=2, window=48, keep_rank_ties=True, surrogate=SURROGATE)
+    ties.setup(setup)  # loads the cached surrogate
+    for target, others in _targets(scifact, protocol):
+        outcome = ties.attack(target, Victim(victim_engine, target.query, others), random.Random(0))
+        assert len(outcome.edits) <= 3
+        doc, changes, rank = WordSequence(target.text), {}, target.old_rank
+        for edit in outcome.edits:
+            before = doc.replaced(changes)
+            changes[edit["position"]] = edit["to"]
+            assert edit["rank"] <= rank
+            if edit["rank"] == rank:  # a tie is kept only when the surrogate scores it higher
+                old_score, new_score = ties._guide.score(target.query, [before, doc.replaced(changes)])
+                assert new_score > old_score
+            rank = edit["rank"]
+        assert doc.replaced(changes) == outcome.text
+        if outcome.edits:
+            assert rank_by_insertion(others, victim_engine.score([target.query], [outcome.text])[0]) == rank
 
 
 def test_prada_stops_at_the_victim_budget(prada, victim_engine, scifact, protocol) -> None:

@@ -156,6 +156,22 @@ def test_recipe_promotes_or_keeps_and_respects_the_budget(cranfield, bm25_settin
     assert not blocked_downloads
 
 
+def test_random_word_order_swaps_within_a_budget_that_deletion_spends_on_importance(cranfield, bm25_setting) -> None:
+    """Deletion importance costs one victim query per word (79-156 here) before any swap."""
+    improved = {"delete": 0, "random": 0}
+    for wir_method in improved:
+        recipe = TextAttackRecipe(budget=3, query_budget=40, wir_method=wir_method)
+        for rank in (56, 75, 95):
+            target, victim = _target(cranfield, bm25_setting, rank)
+            outcome = recipe.attack(target, victim, random.Random(rank))
+            assert victim.queries_used <= 40
+            improved[wir_method] += victim.ranks([outcome.text])[0] < target.old_rank
+    assert improved["delete"] == 0 and improved["random"] >= 1
+    assert TextAttackRecipe(wir_method="random").name == "textattack-wordnet-greedy-wir-random"
+    with pytest.raises(ConfigError, match="wir_method"):
+        TextAttackRecipe(wir_method="gradient")
+
+
 def test_recipe_is_deterministic(cranfield, bm25_setting) -> None:
     runs = []
     first, second = TextAttackRecipe(budget=4), TextAttackRecipe(budget=4)
