@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -211,3 +212,23 @@ def test_run_with_a_missing_spec_exits_2(tmp_path) -> None:
     result = CliRunner().invoke(main, ["run", str(tmp_path / "missing.yaml")])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: spec file not found")
+
+
+@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "specs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_specs_name_known_rankers_tasks_and_valid_attacks(path) -> None:
+    """A typo in a shipped spec must fail here, not an hour into a benchmark run."""
+    from attacks import make_attack
+    from robustness.rankers.registry import available_rankers
+    from robustness.tasks import available_tasks
+
+    spec = load_spec(path)
+    assert {r.type for r in spec.rankers} <= set(available_rankers())
+    names = {r.label for r in spec.rankers}
+    for task in spec.tasks:
+        assert task.name in available_tasks()
+        if task.rankers:
+            assert set(task.rankers) <= names
+        for entry in task.params.get("attacks", []):
+            if entry["name"] == "textattack" and importlib.util.find_spec("textattack") is None:
+                continue
+            make_attack(entry["name"], **entry.get("params", {}))  # raises ConfigError on a bad param

@@ -1,8 +1,10 @@
 """Attack cost benchmark: victim queries per attack and attacks per minute, side by side.
 
 Every attack runs against the same victim, queries and Easy-5/Hard-5 targets (SciFact test,
-BM25 top-100 re-ranked by the victim) in one process. Setup (e.g. PRADA's surrogate training,
-cached after the first run) is timed apart from the attacks themselves.
+BM25 top-100 re-ranked by the victim) in one process. The attacks and their parameters are the
+`adv_substitution` attacks of a benchmark spec (default: benchmarks/specs/attack.yaml), so the
+figures price exactly what that benchmark runs. Setup (e.g. PRADA's surrogate training, cached
+after the first run) is timed apart from the attacks themselves.
 
     python benchmarks/perf/attack.py [--victim minilm] [--queries 5] [--attacks prada random_substitution]
 """
@@ -17,6 +19,7 @@ import numpy as np
 
 from attacks import make_attack
 from robustness.adversarial import AttackSetup, evaluate_attack, summarise
+from robustness.config import load_spec
 from robustness.data import bm25_candidates, load_collection
 from robustness.engine import ScoringEngine
 from robustness.rankers import make_ranker, prepare_ranker
@@ -26,10 +29,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--victim", default="minilm", help="ranker type (minilm, bm25, trained-cross-encoder, module:Class)")
     parser.add_argument("--queries", type=int, default=5)
-    parser.add_argument("--budget", type=int, default=20)
-    parser.add_argument("--attacks", nargs="+", default=["prada", "random_substitution", "textattack"])
+    parser.add_argument("--spec", default="benchmarks/specs/attack.yaml", help="spec whose adv_substitution attacks are run")
+    parser.add_argument("--attacks", nargs="+", help="only these attack names (default: all of the spec's)")
     parser.add_argument("--seed", type=int, default=13)
     args = parser.parse_args()
+    task = next((t for t in load_spec(args.spec).tasks if t.name == "adv_substitution"), None)
+    if task is None:
+        parser.error(f"{args.spec} has no adv_substitution task")
+    configs = [a for a in task.params.get("attacks", []) if not args.attacks or a["name"] in args.attacks]
 
     collection = load_collection("scifact")
     test_queries, qrels = collection.split("test")
@@ -46,11 +53,10 @@ def main() -> None:
         rankings[q][d] = float(s)
     relevant = {q: {d for d, g in qrels[q].items() if g > 0} for q in ids}
 
-    print(f"victim {victim.name}, {len(ids)} SciFact test queries, Easy-5 + Hard-5 targets, budget {args.budget} words")
-    print(f"{'attack':<22}{'targets':>8}{'setup s':>9}{'victim q/attack':>17}{'attacks/min':>13}{'ASR %':>8}{'PP %':>7}")
-    for name in args.attacks:
-        params = {} if name == "keyword_stuffing" else {"budget": args.budget}
-        attack = make_attack(name, **params)
+    print(f"victim {victim.name}, {len(ids)} SciFact test queries, Easy-5 + Hard-5 targets, attacks of {args.spec}")
+    print(f"{'attack':<36}{'targets':>8}{'setup s':>9}{'victim q/attack':>17}{'attacks/min':>13}{'ASR %':>8}{'PP %':>7}")
+    for config in configs:
+        attack = make_attack(config["name"], **config.get("params", {}))
         started = time.perf_counter()
         if hasattr(attack, "setup"):
             attack.setup(AttackSetup(victim.name, engine, collection, args.seed, 100, progress=False))
@@ -60,7 +66,7 @@ def main() -> None:
                                   lambda *salt: random.Random(f"{args.seed}|{'|'.join(map(str, salt))}"), progress=False)
         minutes = (time.perf_counter() - started) / 60
         figures = summarise(results)["all"]
-        print(f"{attack.name:<22}{len(results):>8}{setup_seconds:>9.1f}{np.mean([r.victim_queries for r in results]):>17.1f}"
+        print(f"{attack.name:<36}{len(results):>8}{setup_seconds:>9.1f}{np.mean([r.victim_queries for r in results]):>17.1f}"
               f"{len(results) / minutes:>13.1f}{figures['asr']:>8.1f}{figures['pp']:>7.1f}")
 
 
