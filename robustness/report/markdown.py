@@ -47,7 +47,12 @@ def _label(profile: Mapping[str, Any], task: str) -> str:
 
 
 def task_table(task_results: Mapping[str, Any]) -> str:
-    """Rows (ranker, group) x scalar figures from each ranker's `summary`."""
+    """Rows (ranker, group) x scalar figures from each ranker's `summary`.
+
+    Rows that carry the same figures share a table, so figures of another kind (e.g. an
+    attack's one-off setup next to its per-target figures) get a table of their own instead
+    of widening one table with empty cells and unrelated columns of the same name.
+    """
     rows: list[tuple[str, str, Mapping[str, Any]]] = []
     for ranker, figures in task_results.items():
         if "error" in figures:
@@ -58,11 +63,16 @@ def task_table(task_results: Mapping[str, Any]) -> str:
         if scalars:
             rows.append((ranker, "", scalars))
         rows += [(ranker, group, values) for group, values in summary.items() if isinstance(values, Mapping)]
-    columns = list(dict.fromkeys(column for _, _, values in rows for column in values))
-    has_groups = any(group for _, group, _ in rows)
-    header = ["Ranker"] + (["Condition"] if has_groups else []) + columns
-    body = [[r] + ([g] if has_groups else []) + [v.get(c, "—") for c in columns] for r, g, v in rows]
-    return _table(header, body)
+    kinds: dict[tuple[str, ...], list[tuple[str, str, Mapping[str, Any]]]] = {}
+    for row in rows:
+        kinds.setdefault(tuple(row[2]), []).append(row)
+    tables = []
+    for columns, members in kinds.items():
+        has_groups = any(group for _, group, _ in members)
+        header = ["Ranker"] + (["Condition"] if has_groups else []) + list(columns)
+        body = [[r] + ([g] if has_groups else []) + [v[c] for c in columns] for r, g, v in members]
+        tables.append(_table(header, body))
+    return "\n\n".join(tables)
 
 
 def render_markdown(data: Mapping[str, Any]) -> str:
