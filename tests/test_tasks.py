@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -141,3 +143,24 @@ def test_check_ranker_accepts_good_rankers_and_names_faults() -> None:
         check_ranker(CallableRanker(lambda q, d: [float("nan")] * len(q), name="nan", version="1"))
     with pytest.raises(AssertionError, match="shape"):
         check_ranker(CallableRanker(lambda q, d: [0.0], name="short", version="1"))
+
+
+def test_attack_tasks_attack_max_queries_queries_with_full_lists(tmp_path) -> None:
+    """A query matching fewer than candidates_k documents has no Easy-5/Hard-5 ranks: it is
+    left out before sampling, so max_queries counts the queries actually attacked."""
+    folder = tmp_path / "short"
+    (folder / "qrels").mkdir(parents=True)
+    docs = [{"_id": f"d{i}", "text": f"alpha {'beta ' * (i % 7)}word{i}"} for i in range(120)] + [{"_id": "g", "text": "gamma ray"}]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
+    queries = {"q1": "alpha", "q2": "alpha beta", "q3": "gamma"}
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in queries.items()), encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\nq3\tg\t1\n", encoding="utf-8")
+    for limit, attacked in ((5, {"q1", "q2"}), (1, None)):
+        spec = dict(BASE, dataset=f"beir:{folder}", max_queries=None, candidates_k=100, tasks=[{"name": "adv_spam", "params": {"max_queries": limit}}])
+        results = run_benchmark(spec, output_dir=tmp_path / f"out{limit}", progress=False)
+        figures = results.data["tasks"]["adv_spam"]["bm25"]
+        records = figures["details"]["query+start"]["records"]
+        queried = {r["query_id"] for r in records}
+        assert figures["n_short_lists"] == 1 and figures["n_queries"] == min(limit, 2) == len(queried)
+        assert "q3" not in queried and (attacked is None or queried == attacked)
+        assert len(records) == 10 * len(queried)

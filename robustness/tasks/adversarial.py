@@ -37,12 +37,17 @@ class AdversarialTask:
             self._similarity = SentenceSimilarity(device=ctx.params.get("device", "auto"))
         return self._similarity
 
-    def _queries(self, ctx: TaskContext) -> dict[str, str]:
+    def _queries(self, ctx: TaskContext, ranker_name: str) -> tuple[dict[str, str], int]:
+        """A seeded sample of `max_queries` (default 50) among the queries whose candidate list
+        is full, and how many were left out for a short list: Easy-5/Hard-5 ranks are defined
+        on a full top-`candidates_k` list, and `max_queries` is the number of queries attacked."""
         limit = ctx.params.get("max_queries", 50)
-        ids = sorted(ctx.queries)
+        run = ctx.results[ranker_name].run
+        ids = sorted(q for q in ctx.queries if len(run.get(q, {})) >= ctx.candidates_k)
+        short = len(ctx.queries) - len(ids)
         if limit is not None and limit < len(ids):
             ids = sorted(ctx.rng(self.name, "queries").sample(ids, limit))
-        return {q: ctx.queries[q] for q in ids}
+        return {q: ctx.queries[q] for q in ids}, short
 
     def _attacks(self, ctx: TaskContext) -> list[Any]:
         if ctx.attack_factory is None:
@@ -58,7 +63,7 @@ class AdversarialTask:
         return attacks
 
     def run(self, ctx: TaskContext, ranker_name: str) -> dict[str, Any]:
-        queries = self._queries(ctx)
+        queries, short = self._queries(ctx, ranker_name)
         run = ctx.results[ranker_name].run
         relevant = {q: {d for d, g in ctx.qrels[q].items() if g > 0} for q in queries}
         summary: dict[str, Any] = {}
@@ -85,7 +90,7 @@ class AdversarialTask:
             if setup_figures:
                 summary[f"{attack.name} setup"] = setup_figures
             details[attack.name] = {"records": records(results), **extra, "setup": setup_figures}
-        return {"summary": summary, "details": details, "n_queries": len(queries)}
+        return {"summary": summary, "details": details, "n_queries": len(queries), "n_short_lists": short}
 
     def _extra(self, ctx: TaskContext, ranker_name: str, queries: Mapping[str, str], results: list) -> dict[str, Any]:
         return {}
