@@ -29,11 +29,10 @@ from typing import Any
 import numpy as np
 
 from robustness.adversarial import AttackSetup
-from robustness.data.candidates import Candidates, bm25_candidates
+from robustness.data.candidates import bm25_candidates
 from robustness.data.collection import Collection
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError, DataError
-from robustness.rankers.bm25 import BM25Ranker
 from robustness.rankers.cross_encoder import CrossEncoderRanker
 from robustness.rankers.transformer import resolve_model
 from robustness.training import (
@@ -139,26 +138,12 @@ def _fingerprint(setup: AttackSetup, config: SurrogateConfig) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-_BM25: dict[str, BM25Ranker] = {}
-
-
-def _bm25_lists(collection: Collection, queries: dict[str, str], k: int) -> Candidates:
-    """BM25 top-`k` ids per query, as the benchmark's first stage builds them, from one index
-    per collection and process (a few seconds for SciFact on a CPU; a surrogate needs two
-    lookups, and a benchmark one surrogate per victim). Never the victim's own BM25, whose
-    active corpus must not be switched under it."""
-    key = collection.fingerprint()
-    if key not in _BM25:
-        _BM25[key] = BM25Ranker()
-    return bm25_candidates(collection, queries, k=k, bm25=_BM25[key])
-
-
 def _victim_rankings(
     engine: ScoringEngine, collection: Collection, queries: dict[str, str], depth: int
 ) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
     """The victim's order of each query's BM25 top-`depth` (ties by document id), and its
     scores in that order; the scores only serve to measure fidelity, never to train."""
-    candidates = _bm25_lists(collection, queries, depth)
+    candidates = bm25_candidates(collection, queries, depth)
     pairs = [(q, d) for q in sorted(queries) for d in candidates[q] if len(candidates[q]) >= 2]
     scores = engine.score(
         [queries[q] for q, _ in pairs], [collection.docs[d] for _, d in pairs], desc="surrogate: victim rankings"
