@@ -93,14 +93,7 @@ class SurrogateGuide:
 
     def score(self, query: str, texts: list[str]) -> list[float]:
         """The surrogate's scores of `texts` for `query`, reading `window` tokens."""
-        import torch
-
-        batch = self.ranker.tokenizer(
-            [query] * len(texts), texts, truncation="only_second", max_length=self.window,
-            padding=True, return_tensors="pt",
-        ).to(self.ranker.device)
-        with torch.inference_mode():
-            return self.ranker.model(**batch).logits[:, 0].float().tolist()
+        return self.ranker.score([query] * len(texts), texts, max_length=self.window).tolist()
 
     def _score(self, encoded: _Encoded, delta: torch.Tensor) -> torch.Tensor:
         inputs = {k: v for k, v in encoded.inputs.items() if k != "input_ids"}

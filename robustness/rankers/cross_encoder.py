@@ -51,13 +51,15 @@ class CrossEncoderRanker:
     def fingerprint(self) -> str:
         return self._fingerprint
 
-    def score(self, queries: Sequence[str], docs: Sequence[str]) -> np.ndarray:
+    def score(self, queries: Sequence[str], docs: Sequence[str], max_length: int | None = None) -> np.ndarray:
+        """Scores of the pairs; `max_length` overrides the ranker's token window for this call
+        (an attack's surrogate reads further than it was trained on)."""
         batch = self.tokenizer(
             list(queries),
             list(docs),
             padding=True,
             truncation="only_second",
-            max_length=self.max_length,
+            max_length=max_length or self.max_length,
             return_tensors="pt",
         ).to(self.device, non_blocking=True)
         with inference_context(self.device):
