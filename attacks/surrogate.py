@@ -64,8 +64,8 @@ class SurrogateConfig:
       these there;
     - `n_heldout_queries` (20) other training queries on which fidelity is measured (0: skip);
     - `base_model` ("minilm"), `max_length`, `epochs`, `lr`, `batch_size`, `margin`: the
-      cross-encoder and its pairwise margin loss (`TrainConfig`); `max_length` is also the
-      window of words PRADA can attack, since only those receive gradients;
+      cross-encoder and its pairwise margin loss (`TrainConfig`); PRADA may read further
+      than `max_length` while attacking (its `window`);
     - `device`: where to train and run it ("auto": CUDA when present).
     """
 
@@ -97,7 +97,7 @@ class SurrogateConfig:
             raise ConfigError(f"surrogate lr and margin must be > 0, got lr={self.lr}, margin={self.margin}")
 
     def train_config(self, seed: int) -> TrainConfig:
-        """The pairwise-trainer settings; PRADA's word importance reuses its loss."""
+        """The pairwise-trainer settings."""
         return TrainConfig(
             loss="margin", margin=self.margin, lr=self.lr, epochs=self.epochs, batch_size=self.batch_size,
             max_length=self.max_length, seed=seed, device=self.device,

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from robustness.adversarial import AttackSetup, evaluate_attack, records, summarise
 from robustness.errors import ConfigError, RobustnessError
 from robustness.metrics import HEADLINE, mean_effectiveness, per_query
-from robustness.tasks.base import TaskContext
+from robustness.tasks.base import RunDict, TaskContext
 
 
 class AdversarialTask:
@@ -37,12 +37,11 @@ class AdversarialTask:
             self._similarity = SentenceSimilarity(device=ctx.params.get("device", "auto"))
         return self._similarity
 
-    def _queries(self, ctx: TaskContext, ranker_name: str) -> tuple[dict[str, str], int]:
+    def _queries(self, ctx: TaskContext, run: RunDict) -> tuple[dict[str, str], int]:
         """A seeded sample of `max_queries` (default 50) among the queries whose candidate list
         is full, and how many were left out for a short list: Easy-5/Hard-5 ranks are defined
         on a full top-`candidates_k` list, and `max_queries` is the number of queries attacked."""
         limit = ctx.params.get("max_queries", 50)
-        run = ctx.results[ranker_name].run
         ids = sorted(q for q in ctx.queries if len(run.get(q, {})) >= ctx.candidates_k)
         short = len(ctx.queries) - len(ids)
         if limit is not None and limit < len(ids):
@@ -63,8 +62,8 @@ class AdversarialTask:
         return attacks
 
     def run(self, ctx: TaskContext, ranker_name: str) -> dict[str, Any]:
-        queries, short = self._queries(ctx, ranker_name)
         run = ctx.results[ranker_name].run
+        queries, short = self._queries(ctx, run)
         relevant = {q: {d for d, g in ctx.qrels[q].items() if g > 0} for q in queries}
         summary: dict[str, Any] = {}
         details: dict[str, Any] = {}
