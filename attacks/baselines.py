@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import random
+import re
 
-from robustness.adversarial import AttackOutcome, Target, Victim
 from robustness.errors import ConfigError
+from robustness.protocols.attack import AttackOutcome, Edit, Target, Victim, apply_edits
 
-from attacks.components import SynonymSubstitution, WordConstraints, WordSequence, substitution_options
+from robustness.attacks.components import SynonymSubstitution, WordConstraints, WordSequence, substitution_options
+from robustness.attacks.search import RandomSearch
 
 STUFFING_POSITIONS = ("start", "end", "repeat")
+_WHITESPACE_WORD = re.compile(r"\S+")
 
 
 class KeywordStuffing:
-    """"Query+" spamming (Wu et al., TOIS 2022, task 4): put the query into the document.
+    """Query+ keyword stuffing (Wu et al., TOIS 2022, task 4): the query put into the document.
 
     - start: the whole query prepended; end: appended (beyond a model's max length it is
       truncated away — a real property of the victim, reported as such);
-    - repeat: the query inserted `times` times at random word positions.
-    Static: it never queries the victim.
+    - repeat: the query inserted `times` times before random whitespace-separated words.
+    Static: it never queries the victim. The document's own spacing is kept.
     """
 
     def __init__(self, position: str = "start", times: int = 3):
@@ -31,27 +34,26 @@ class KeywordStuffing:
         self.name = f"query+{position}"
 
     def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome:
-        words = target.text.split()
-        query = target.query.strip()
+        text, query = target.text, target.query.strip()
+        starts = [m.start() for m in _WHITESPACE_WORD.finditer(text)]
         if self.position == "start":
-            return AttackOutcome(f"{query} {target.text}", [{"insert": query, "at": 0}])
-        if self.position == "end":
-            return AttackOutcome(f"{target.text} {query}", [{"insert": query, "at": len(words)}])
-        positions = sorted(rng.randint(0, len(words)) for _ in range(self.times))
-        for offset, at in enumerate(positions):
-            words.insert(at + offset, query)
-        return AttackOutcome(" ".join(words), [{"insert": query, "at": at} for at in positions])
+            edits = [Edit.insert(0, f"{query} ")]
+        elif self.position == "end":
+            edits = [Edit.insert(len(text), f" {query}" if starts else query)]
+        else:
+            at = sorted(rng.randint(0, len(starts)) for _ in range(self.times))
+            edits = [Edit.insert(starts[i], f"{query} ") if i < len(starts) else Edit.insert(len(text), f" {query}" if starts else query) for i in at]
+        return AttackOutcome(apply_edits(text, edits), edits)
 
 
 class RandomSubstitution:
-    """Random synonym substitution: the baseline a word-substitution attack must beat at equal
-    budget (DESIGN §8.4).
+    """Random synonym substitution: the baseline a word-substitution attack must beat at equal budget.
 
     Replaces `budget` (default 20, PRADA's) randomly chosen words by randomly chosen synonyms,
-    under the same constraints and synonym source as PRADA (`attacks.components`; "combined"
-    at 0.5, top 50, by default). Static: it never queries the victim, so it measures what
-    synonym noise alone does to a rank; with fewer eligible words than `budget`, all of them
-    change. Deterministic under the `rng` it is given.
+    under the same constraints and synonym source as PRADA (`robustness.attacks.components`;
+    "combined" at 0.5, top 50, by default). Static (`RandomSearch`): it never queries the
+    victim, so it measures what synonym noise alone does to a rank. Deterministic under the
+    `rng` it is given.
     """
 
     name = "random_substitution"
@@ -68,11 +70,10 @@ class RandomSubstitution:
         self.constraints = WordConstraints(budget, protect_query_terms=protect_query_terms, min_similarity=min_similarity)
         self.transformation = SynonymSubstitution(synonym_source, synonym_threshold, synonym_k)
         self.constraints.check_source(self.transformation)
+        self.search = RandomSearch()
 
     def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome:
         doc = WordSequence(target.text)
         options = substitution_options(doc, target.query, self.constraints, self.transformation)
-        chosen = sorted(rng.sample(sorted(options), min(self.constraints.budget, len(options))))
-        changes = {position: rng.choice(options[position]) for position in chosen}
-        edits = [{"position": p, "from": doc.word(p), "to": changes[p]} for p in chosen]
-        return AttackOutcome(doc.replaced(changes), edits)
+        found = self.search.run(doc, options, self.constraints.budget, rng)
+        return AttackOutcome(doc.replaced(found.changes), found.edits)

@@ -1,10 +1,10 @@
 """Pieces shared by word-substitution attacks: the document's words, constraints, candidates.
 
-An attack is four parts (TextAttack's decomposition, DESIGN §8/§11): a goal (here: the
-target's rank, owned by `robustness.adversarial.Victim`), constraints, a transformation and a
-search. The search differs per attack (PRADA's surrogate-guided greedy search, random choice
-for the baseline); the other pieces are the same, and live here so that every attack at
-"equal budget" really plays by the same rules:
+An attack is four parts (TextAttack's decomposition, DESIGN §8/§11): a goal (the target's
+rank, owned by `robustness.protocols.attack.Victim`), constraints, a transformation and a
+search (`robustness.attacks.search`). Recipes differ in their search and in how they order
+words and candidates (PRADA's surrogate, random order for the baseline); the pieces here are
+the same for all, so that every attack at "equal budget" really plays by the same rules:
 
 - `WordSequence`: a document split reversibly into words, spaces and punctuation, so a
   substitution changes one word and leaves casing and punctuation around it alone;
@@ -20,18 +20,18 @@ from __future__ import annotations
 
 import bisect
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from robustness.errors import ConfigError
 from robustness.text.synonyms import SynonymSource, load_synonym_source
-from robustness.text.tokenize import inflection_key, is_stopword, is_word, split_tokens, words
+from robustness.protocols.attack import Edit
+from robustness.text.tokenize import inflection_key, is_stopword, is_word, match_case, split_tokens, words
 
 __all__ = [
     "SynonymSubstitution",
     "WordConstraints",
     "WordSequence",
-    "match_case",
     "substitution_options",
 ]
 
@@ -80,14 +80,9 @@ class WordSequence:
             tokens[self._word_tokens[position]] = replacement
         return "".join(tokens)
 
-
-def match_case(original: str, replacement: str) -> str:
-    """`replacement` in the casing of `original` (UPPER, Capitalised or as given)."""
-    if len(original) > 1 and original.isupper():
-        return replacement.upper()
-    if original[:1].isupper():
-        return replacement[:1].upper() + replacement[1:]
-    return replacement
+    def substitution(self, position: int, replacement: str, ranks: Sequence[int] | None = None) -> Edit:
+        """The edit record of replacing the word at `position` (offsets into `text`)."""
+        return Edit.substitute(self.span(position)[0], self.word(position), replacement, ranks)
 
 
 @dataclass(frozen=True)
@@ -170,7 +165,7 @@ class SynonymSubstitution:
 
     def candidates(self, word: str) -> list[tuple[str, float]]:
         """Up to `k` (replacement in `word`'s casing, similarity) pairs, most similar first."""
-        return [(match_case(word, c), s) for c, s in self.source.neighbours(word.lower(), self.k)]
+        return [(match_case(c, word), s) for c, s in self.source.neighbours(word.lower(), self.k)]
 
 
 def substitution_options(

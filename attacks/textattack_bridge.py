@@ -3,7 +3,7 @@
 An attack is four parts, as in TextAttack (DESIGN §8, §11): a goal, constraints, a
 transformation and a search. TextAttack's goal functions assume a classifier, so the goal here
 is ours: the target document's rank for the query in the victim's list, read through
-`robustness.adversarial.Victim` (decision-based black box, every query counted). The other
+`robustness.protocols.attack.Victim` (decision-based black box, every query counted). The other
 three parts are TextAttack's own classes:
 
 - transformation: ``wordnet`` = TextAttack's `WordSwapWordNet` over the local WordNet 3.0 of
@@ -46,7 +46,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from robustness.adversarial import AttackOutcome, BudgetExhausted, Target, Victim
+from robustness.protocols.attack import AttackOutcome, BudgetExhausted, Edit, Target, Victim
 from robustness.errors import ConfigError, RobustnessError
 from robustness.text.tokenize import STOPWORDS, inflection_key
 
@@ -562,9 +562,19 @@ def _wordnet_source(wordnet_dir: str | None) -> Any:
     return WordNetSource(wordnet_dir)
 
 
+def _word_offsets(text: str, words: list[str]) -> list[int]:
+    """Character offset of each of TextAttack's words (in order) in the text they came from."""
+    offsets, cursor = [], 0
+    for word in words:
+        cursor = text.index(word, cursor)
+        offsets.append(cursor)
+        cursor += len(word)
+    return offsets
+
+
 # -- the attack ------------------------------------------------------------------------------------
 class TextAttackRecipe:
-    """A ranking attack assembled from TextAttack's pieces (implements `robustness.adversarial.Attack`).
+    """A ranking attack assembled from TextAttack's pieces (implements `robustness.protocols.attack.Attack`).
 
     - ``transformation``: ``"wordnet"`` (WordNet synonyms, offline) or ``"glove"`` (GloVe 50-d
       neighbours, kept when cosine >= ``min_cos_sim``, default 0.7);
@@ -581,8 +591,8 @@ class TextAttackRecipe:
       only synonyms that GloVe puts at least that close (like `CombinedSource`).
 
     The outcome is never ranked worse than the original: a search that found no improving
-    substitution returns the original text. Edits are ``{"replace", "with", "at"}`` with ``at``
-    a word index in TextAttack's word segmentation. Deterministic under the ``rng`` given.
+    substitution returns the original text. Edits are `Edit` records at the character offsets
+    of TextAttack's words in the original text. Deterministic under the ``rng`` given.
     """
 
     def __init__(
@@ -705,10 +715,8 @@ class TextAttackRecipe:
             return AttackOutcome(target.text, [])
         final = result.perturbed_result.attacked_text
         before, after = original.words, final.words
-        edits = [
-            {"replace": before[i], "with": after[i], "at": i}
-            for i in sorted(final.all_words_diff(original))
-        ]
+        offsets = _word_offsets(target.text, before)
+        edits = [Edit.substitute(offsets[i], before[i], after[i]) for i in sorted(final.all_words_diff(original))]
         return AttackOutcome(final.text, edits)
 
     def __repr__(self) -> str:

@@ -2,7 +2,7 @@
 Attacks against Neural Ranking Models", TOIS 2023; DESIGN §8.1).
 
 Decision-based black box: the attacker sees only where the victim would rank a document.
-PRADA gets its gradients from a surrogate trained on the victim's rankings (`attacks.surrogate`)
+PRADA gets its gradients from a surrogate trained on the victim's rankings (`robustness.attacks.surrogate`)
 and spends victim queries only to decide which substitutions to keep:
 
 1. word importance: the gradient of the surrogate's pairwise loss (the target against the
@@ -11,14 +11,15 @@ and spends victim queries only to decide which substitutions to keep:
    surrogate score's gradient does (see `SurrogateGuide.importance_and_perturbation`);
 2. embedding perturbation: a few PGD-like steps on the words' embeddings that raise the
    surrogate's score of the target;
-3. candidates: synonyms of each word (`attacks.components.SynonymSubstitution`), ordered by
+3. candidates: synonyms of each word (`robustness.attacks.components.SynonymSubstitution`), ordered by
    how close their surrogate input embedding is to the word's perturbed embedding (cosine);
 4. greedy decision-based search: words in importance order; the best `candidates_per_step`
    replacements of a word go to the victim in one query batch, and the best is kept only if
    the target's rank improves, until `budget` words changed or the words run out.
 
 The recipe is the `PRADA` class; its parts are the shared constraints and transformation of
-`attacks.components`, the surrogate of `attacks.surrogate` and the search below.
+`robustness.attacks.components`, the surrogate of `robustness.attacks.surrogate` (which
+orders words and candidates) and the decision-based `GreedySearch` of `robustness.attacks.search`.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from robustness.adversarial import AttackOutcome, AttackSetup, BudgetExhausted, Target, Victim
 from robustness.errors import ConfigError, RobustnessError
+from robustness.protocols.attack import AttackOutcome, AttackSetup, Target, Victim
 
-from attacks.components import SynonymSubstitution, WordConstraints, WordSequence, substitution_options
-from attacks.surrogate import SurrogateConfig, train_surrogate
+from robustness.attacks.components import SynonymSubstitution, WordConstraints, WordSequence, substitution_options
+from robustness.attacks.search import GreedySearch
+from robustness.attacks.surrogate import SurrogateConfig, train_surrogate
 
 if TYPE_CHECKING:
     import torch
@@ -189,8 +191,7 @@ class PRADA:
 
     `setup` trains or loads the surrogate; after that the attack reaches the victim only
     through the counted `Victim.ranks`. The search is deterministic: `rng` is not used.
-    Edits are recorded as {"position" (word index), "from", "to", "rank" (the victim rank
-    once this edit was kept)}.
+    Edits carry the victim's rank once each was kept.
     """
 
     name = "prada"
@@ -210,8 +211,6 @@ class PRADA:
         keep_rank_ties: bool = False,
         surrogate: Mapping[str, Any] | None = None,
     ) -> None:
-        if not isinstance(candidates_per_step, int) or candidates_per_step < 1:
-            raise ConfigError(f"prada candidates_per_step must be an integer >= 1, got {candidates_per_step!r}")
         if not isinstance(pgd_steps, int) or pgd_steps < 0:
             raise ConfigError(f"prada pgd_steps must be an integer >= 0, got {pgd_steps!r}")
         if epsilon <= 0:
@@ -225,7 +224,7 @@ class PRADA:
         self.constraints = WordConstraints(budget, protect_query_terms=protect_query_terms, min_similarity=min_similarity)
         self.transformation = SynonymSubstitution(synonym_source, synonym_threshold, synonym_k)
         self.constraints.check_source(self.transformation)
-        self.candidates_per_step = candidates_per_step
+        self.search = GreedySearch(candidates_per_step)
         self.pgd_steps = pgd_steps
         self.epsilon = epsilon
         self.window = window
@@ -249,26 +248,14 @@ class PRADA:
             return AttackOutcome(target.text)
         positions = sorted(options)
         importance, perturbed = guide.importance_and_perturbation(encoded, positions)
-
-        changes: dict[int, str] = {}
-        edits: list[dict[str, Any]] = []
-        rank = target.old_rank
-        for position in sorted(positions, key=lambda p: (-importance[p], p)):
-            if len(changes) >= self.constraints.budget or rank == 1:
-                break
-            tried = guide.order_candidates(perturbed[position], options[position])[: self.candidates_per_step]
-            texts = [doc.replaced({**changes, position: c}) for c in tried]
-            try:
-                ranks = victim.ranks(texts)
-            except BudgetExhausted:
-                break
-            best = min(range(len(tried)), key=lambda i: (ranks[i], i))
-            improves = ranks[best] < rank
-            if self.keep_rank_ties and ranks[best] == rank:
-                current, candidate = guide.score(target.query, [doc.replaced(changes), texts[best]])
-                improves = candidate > current
-            if improves:
-                rank = ranks[best]
-                changes[position] = tried[best]
-                edits.append({"position": position, "from": doc.word(position), "to": tried[best], "rank": rank})
-        return AttackOutcome(doc.replaced(changes), edits)
+        order = sorted(positions, key=lambda p: (-importance[p], p))
+        tie_break = None
+        if self.keep_rank_ties:
+            def tie_break(current: str, candidate: str) -> bool:
+                before, after = guide.score(target.query, [current, candidate])
+                return after > before
+        found = self.search.run(
+            doc, order, lambda p: guide.order_candidates(perturbed[p], options[p]), victim,
+            target.old_ranks, self.constraints.budget, tie_break=tie_break,
+        )
+        return AttackOutcome(doc.replaced(found.changes), found.edits)

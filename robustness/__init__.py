@@ -1,7 +1,8 @@
 """Robustness and adversarial evaluation suite for neural ranking models.
 
 Public API (imported lazily, so the CLI starts instantly):
-    Ranker, CallableRanker, make_ranker     the ranker interface and adapters
+    Ranker, CallableRanker                  the ranker interface and a function adapter
+    make                                    build any registered component by kind and name
     ScoringEngine                           the single scoring path (dedup, cache, batching)
     load_collection                         built-in, BEIR, TREC and ir_datasets collections
     load_spec, run_benchmark                YAML specs and the benchmark runner
@@ -17,7 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Ranker": "robustness.rankers.base",
     "CallableRanker": "robustness.rankers.callable",
-    "make_ranker": "robustness.rankers.registry",
+    "make": "robustness.registry",
     "ScoringEngine": "robustness.engine",
     "load_collection": "robustness.data.loaders",
     "load_spec": "robustness.config",

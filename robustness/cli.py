@@ -62,7 +62,7 @@ def run(spec: Path | None, overrides: tuple[str, ...], extra_rankers: tuple[str,
 def train_ranker(dataset: str, split: str, seed: int, max_length: int, epochs: int, per_positive: int) -> None:
     """Fine-tune a MiniLM cross-encoder victim on a collection's train split (cached)."""
     try:
-        from robustness.rankers.trained import train_cross_encoder
+        from robustness.training.victims import train_cross_encoder
 
         path = train_cross_encoder(dataset, split, per_positive=per_positive, seed=seed, max_length=max_length, epochs=epochs)
     except RobustnessError as exc:
@@ -73,17 +73,31 @@ def train_ranker(dataset: str, split: str, seed: int, max_length: int, epochs: i
 
 
 @main.command(name="list")
-def list_() -> None:
-    """List the available rankers, datasets and tasks."""
+@click.argument("kind", required=False, type=click.Choice(["datasets", "rankers", "tasks", "attacks", "certifiers", "detectors", "synonym_sources", "query_variations"]))
+@click.option("--params", "show_params", is_flag=True, help="Also show each component's parameters.")
+def list_(kind: str | None, show_params: bool) -> None:
+    """List the datasets and the registered components of each KIND (default: all)."""
     from robustness.data.loaders import available_datasets
-    from robustness.rankers.registry import available_rankers
-    from robustness.tasks import available_tasks
+    from robustness.registry import KINDS, describe
 
-    for title, entries in (("rankers", available_rankers()), ("datasets", available_datasets()), ("tasks", available_tasks())):
-        click.echo(f"{title}:")
-        width = max(len(k) for k in entries)
-        for key, description in entries.items():
-            click.echo(f"  {key:<{width}}  {description}")
+    plural = {f"{k}s" if not k.endswith("s") else k: k for k in KINDS}
+    if kind in (None, "datasets"):
+        _print_entries("datasets", {name: (text, []) for name, text in available_datasets().items()}, False)
+    for title, registry_kind in plural.items():
+        if kind in (None, title):
+            _print_entries(title, describe(registry_kind), show_params)
+
+
+def _print_entries(title: str, entries: dict, show_params: bool) -> None:
+    click.echo(f"{title}:")
+    if not entries:
+        click.echo("  (none registered)")
+        return
+    width = max(len(k) for k in entries)
+    for key, (description, params) in entries.items():
+        click.echo(f"  {key:<{width}}  {description}")
+        if show_params and params:
+            click.echo(" " * (width + 4) + "params: " + ", ".join(str(p) for p in params))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,14 @@ class RankerSpec(BaseModel):
         return self.name or str(self.params.get("name") or self.type)
 
 
+class ComponentSpec(BaseModel):
+    """A component a task builds by name (an attack, a certifier, a detector) and its params."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class TaskSpec(BaseModel):
     """A task; `rankers` restricts it to some rankers (default: all), e.g. costly attacks."""
 

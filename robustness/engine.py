@@ -14,15 +14,22 @@ Device placement and autocast live in the neural rankers (see robustness.device)
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from robustness.cache import LRU
+from robustness.errors import RankerError
 from robustness.rankers.base import Ranker, text_hash, validate_scores
+
+logger = logging.getLogger(__name__)
+
+RunDict = dict[str, dict[str, float]]
+"""A ranx-style run: query id -> document id -> score."""
 
 
 class ScoreStore:
@@ -71,7 +78,12 @@ class EngineStats:
 
 
 class ScoringEngine:
-    """Scores pairs for one ranker with de-duplication, caching and length-packed batches."""
+    """Scores pairs for one ranker with de-duplication, caching and length-packed batches.
+
+    A ranker without `fingerprint()` is still scored, cached in memory for this engine only:
+    without a fingerprint its scores cannot be told apart from another ranker's on disk, so
+    it gets no on-disk store (no resume) and one warning line says so.
+    """
 
     def __init__(
         self,
@@ -83,14 +95,27 @@ class ScoringEngine:
         progress: bool = True,
     ):
         self.ranker = ranker
+        if not callable(getattr(ranker, "fingerprint", None)):
+            if store is not None:
+                logger.warning("ranker %r has no fingerprint(): its scores are cached in memory for this run only (no on-disk cache, no resume)", ranker.name)
+            store = None
         self.store = store
         self.token_budget = token_budget
         self.max_batch = max_batch
         self.progress = progress
         self.stats = EngineStats()
-        self._memory: OrderedDict[str, float] = OrderedDict()
-        self._memory_size = memory_cache_size
+        self._memory: LRU[str, float] = LRU(memory_cache_size)
         self._max_length = int(getattr(ranker, "max_length", 512))
+
+    def _fingerprint(self) -> str:
+        """The ranker's fingerprint, checked; an engine-private key for a ranker without one."""
+        method = getattr(self.ranker, "fingerprint", None)
+        if not callable(method):
+            return f"unfingerprinted-{id(self)}"
+        value = method()
+        if not isinstance(value, str) or not value:
+            raise RankerError(f"ranker {self.ranker.name!r}: fingerprint() returned {value!r}; it must return a non-empty string identifying weights and configuration")
+        return value
 
     def _key(self, fingerprint: str, query_hash: str, doc_text: str) -> str:
         raw = f"{fingerprint}\x00{query_hash}\x00{text_hash(doc_text)}"
@@ -104,7 +129,7 @@ class ScoringEngine:
         """Scores of pairs (queries[i], docs[i]) as float64, each distinct pair scored at most once."""
         if len(queries) != len(docs):
             raise ValueError(f"{len(queries)} queries but {len(docs)} documents: pairs must align")
-        fingerprint = self.ranker.fingerprint()  # per call: a corpus-dependent ranker may be re-prepared
+        fingerprint = self._fingerprint()  # per call: a corpus-dependent ranker may be re-prepared
         query_hashes = {q: text_hash(q) for q in set(queries)}
         keys = [self._key(fingerprint, query_hashes[q], d) for q, d in zip(queries, docs)]
         first: dict[str, int] = {}
@@ -115,9 +140,9 @@ class ScoringEngine:
 
         known: dict[str, float] = {}
         for key in first:
-            if key in self._memory:
-                known[key] = self._memory[key]
-                self._memory.move_to_end(key)
+            value = self._memory.get(key)
+            if value is not None:
+                known[key] = value
         self.stats.memory_hits += len(known)
         if self.store is not None:
             from_store = self.store.get_many([k for k in first if k not in known])
@@ -174,7 +199,15 @@ class ScoringEngine:
 
     def _remember(self, items: Iterable[tuple[str, float]]) -> None:
         for key, value in items:
-            self._memory[key] = value
-            self._memory.move_to_end(key)
-        while len(self._memory) > self._memory_size:
-            self._memory.popitem(last=False)
+            self._memory.put(key, value)
+
+    def rerank(
+        self, queries: Mapping[str, str], candidates: Mapping[str, Sequence[str]], docs: Mapping[str, str], desc: str | None = None
+    ) -> RunDict:
+        """Score every (query, candidate) pair in one call; returns a run over `queries`."""
+        pairs = [(qid, did) for qid in queries for did in candidates.get(qid, [])]
+        scores = self.score([queries[q] for q, _ in pairs], [docs[d] for _, d in pairs], desc=desc)
+        run: RunDict = {qid: {} for qid in queries}
+        for (qid, did), value in zip(pairs, scores):
+            run[qid][did] = float(value)
+        return run

@@ -20,16 +20,23 @@ RANK_THRESHOLDS = (10, 20, 50, 100)
 Run = Mapping[str, Mapping[str, float]]
 
 
+def ranked(scores: Mapping[str, float]) -> list[str]:
+    """Document ids best first: score descending, ties by document id ascending.
+
+    The one ordering of a list used by every figure, report, TREC file and attack target."""
+    return sorted(scores, key=lambda d: (-scores[d], d))
+
+
 def break_ties(run: Run) -> dict[str, dict[str, float]]:
-    """Scores replaced by rank-derived values following (score desc, doc id asc).
+    """Scores replaced by rank-derived values following `ranked`'s order.
 
     ranx orders tied scores by its own (unstable) sort, so two evaluations of the same run could
     disagree; this is the one ordering used by every figure, report and TREC file.
     """
     out: dict[str, dict[str, float]] = {}
     for qid, scores in run.items():
-        ranked = sorted(scores, key=lambda d: (-scores[d], d))
-        out[qid] = {d: float(len(ranked) - i) for i, d in enumerate(ranked)}
+        order = ranked(scores)
+        out[qid] = {d: float(len(order) - i) for i, d in enumerate(order)}
     return out
 
 
@@ -164,3 +171,34 @@ def perturbation_fraction(original: str, adversarial: str) -> float:
         if tag != "equal":
             changed += max(i2 - i1, j2 - j1)
     return changed / len(before)
+
+
+# -- defence figures (DESIGN §9) ---------------------------------------------------------------
+def roc_auc(positive: Sequence[float], negative: Sequence[float]) -> float:
+    """Area under the ROC curve of scores that should be higher for `positive` (adversarial)
+    than for `negative` (clean): the probability that a random positive outscores a random
+    negative, ties counting one half (Mann–Whitney U / (n_pos · n_neg)); NaN if a side is empty."""
+    pos = np.asarray(positive, dtype=np.float64)
+    neg = np.asarray(negative, dtype=np.float64)
+    if pos.size == 0 or neg.size == 0:
+        return float("nan")
+    values = np.concatenate([pos, neg])
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(values.size, dtype=np.float64)
+    sorted_values = values[order]
+    start = 0
+    while start < values.size:  # average ranks over ties
+        end = start
+        while end + 1 < values.size and sorted_values[end + 1] == sorted_values[start]:
+            end += 1
+        ranks[order[start : end + 1]] = (start + end) / 2 + 1
+        start = end + 1
+    u = ranks[: pos.size].sum() - pos.size * (pos.size + 1) / 2
+    return float(u / (pos.size * neg.size))
+
+
+def certified_rates(certified: Sequence[Sequence[int]], ks: Sequence[int]) -> dict[int, float]:
+    """CRQ@K (%): for each K of `ks`, the share of queries whose certified K values include K."""
+    if not certified:
+        return {k: float("nan") for k in ks}
+    return {k: float(100 * np.mean([k in set(c) for c in certified])) for k in ks}

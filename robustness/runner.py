@@ -35,23 +35,35 @@ def _as_spec(spec: BenchmarkSpec | Mapping[str, Any] | str | Path | None, overri
     return load_spec(DEFAULT_SPEC if spec is None else spec, overrides)
 
 
+def build_ranker(spec: RankerSpec, device: str = "auto", where: str = "ranker") -> Any:
+    """A ranker from its spec: registry lookup, checked params, the run's device for rankers
+    that take one, the spec's `name`, and the interface check."""
+    from robustness.rankers.base import check_interface
+    from robustness.registry import make, parameters, resolve
+
+    params = dict(spec.params)
+    declared, open_ended = parameters("ranker", resolve("ranker", spec.type))
+    if open_ended or "device" in {p.name for p in declared}:
+        params.setdefault("device", device)
+    ranker = make("ranker", spec.type, params, where=f"{where}.params")
+    check_interface(ranker, f"ranker {spec.type!r}")
+    if spec.name is not None:
+        ranker.name = spec.name
+    return ranker
+
+
 def _build_rankers(spec: BenchmarkSpec, extra: Sequence[Any]) -> dict[str, Any]:
-    from robustness.rankers.registry import make_ranker
+    from robustness.rankers.base import check_interface
 
     specs = list(spec.rankers)
     if not any(r.label == spec.reference for r in specs) and not any(getattr(r, "name", None) == spec.reference for r in extra):
         specs.insert(0, RankerSpec(type=spec.reference))  # the paper's reference is always present
     rankers: dict[str, Any] = {}
-    for ranker_spec in specs:
-        params = dict(ranker_spec.params)
-        if ranker_spec.type in ("minilm", "bi-encoder", "cross-encoder", "trained-cross-encoder"):
-            params.setdefault("device", spec.device)
-        ranker = make_ranker(ranker_spec.type, ranker_spec.name, **params)
+    for i, ranker_spec in enumerate(specs):
+        ranker = build_ranker(ranker_spec, spec.device, where=f"rankers.{i}")
         rankers[_unique(rankers, ranker.name)] = ranker
     for ranker in extra:
-        for attribute in ("name", "score", "fingerprint"):
-            if not hasattr(ranker, attribute):
-                raise ConfigError(f"ranker object {ranker!r} lacks {attribute!r}: it does not implement the Ranker interface")
+        check_interface(ranker, f"ranker object {ranker!r}")
         rankers[_unique(rankers, ranker.name)] = ranker
     return rankers
 
@@ -89,11 +101,13 @@ def run_benchmark(
     from robustness.engine import ScoreStore, ScoringEngine
     from robustness.metrics import mean_effectiveness, per_query
     from robustness.rankers.base import prepare_ranker
+    from robustness.registry import make
     from robustness.report.results import ResultsWriter
-    from robustness.tasks import RankerResult, TaskContext, make_task
+    from robustness.tasks import RankerResult, TaskContext
 
     spec = _as_spec(spec, overrides)
-    tasks = [(t, make_task(t.name)) for t in spec.tasks]  # unknown task names fail before any work
+    # Tasks check their parameters (and those of the attacks they will build) before any work.
+    tasks = [(t, make("task", t.name, t.params, where=f"tasks.{i}.params")) for i, t in enumerate(spec.tasks)]
     out = Path(output_dir) if output_dir is not None else spec.results_dir()
     collection = load_collection(spec.dataset)
     split_queries, qrels = collection.split(spec.split)
@@ -115,16 +129,11 @@ def run_benchmark(
     def engine_factory(ranker: Any) -> ScoringEngine:
         return ScoringEngine(ranker, store=store, progress=progress)
 
-    def attack_factory(name: str, params: dict[str, Any]) -> Any:
-        from attacks import make_attack  # the runner assembles attacks for the adversarial tasks
-
-        return make_attack(name, **params)
-
     ctx = TaskContext(
         collection=collection, queries=queries, qrels=qrels, candidates=candidates,
         rankers={}, results={}, seed=spec.seed, reference=spec.reference, metrics=list(spec.metrics),
-        engine_factory=engine_factory, attack_factory=attack_factory, candidates_k=spec.candidates_k,
-        progress=progress,
+        significance=spec.significance, engine_factory=engine_factory, candidates_k=spec.candidates_k,
+        progress=progress, device=spec.device,
     )
     errors: list[str] = []
     for name, ranker in ranker_objects.items():
@@ -144,11 +153,10 @@ def run_benchmark(
 
     writer.record_comparison(qrels, ctx.results, spec)
     for task_spec, task in tasks:
-        task_ctx = ctx.with_params(task_spec.params)
         for name in [n for n in ctx.results if task_spec.rankers is None or n in task_spec.rankers]:
             started = time.perf_counter()
             try:
-                figures = task.run(task_ctx, name)
+                figures = task.run(ctx, name)
             except RobustnessError as exc:
                 errors.append(f"task {task_spec.name} on {name}: {exc}")
                 writer.record_task_error(task_spec.name, name, str(exc))

@@ -7,16 +7,9 @@ import random
 import numpy as np
 import pytest
 
-from attacks.baselines import KeywordStuffing
-from robustness.adversarial import (
-    AttackOutcome,
-    BudgetExhausted,
-    Victim,
-    evaluate_attack,
-    records,
-    select_targets,
-    summarise,
-)
+from robustness.attacks.baselines import KeywordStuffing
+from robustness.protocols.attack import AttackOutcome, BudgetExhausted, Target, Victim
+from robustness.protocols.evaluation import evaluate_attack, records, select_targets, summarise
 from robustness.data import bm25_candidates
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError
@@ -69,7 +62,7 @@ def test_select_targets_is_deterministic_and_seed_dependent() -> None:
 def test_victim_counts_queries_and_enforces_the_budget() -> None:
     length = CallableRanker(lambda q, d: [float(len(x.split())) for x in d], name="length", version="1")
     engine = ScoringEngine(length, progress=False)
-    victim = Victim(engine, "query", other_scores=np.array([5.0, 3.0, 3.0, 1.0]), budget=5)
+    victim = Victim(engine, ["query"], [np.array([5.0, 3.0, 3.0, 1.0])], budget=5)
     assert victim.ranks(["a b c d", "a"]) == [2, 5]  # 4 words: below 5.0, above the 3.0s; 1 word: a tie with 1.0 ranks below it
     assert victim.queries_used == 2
     assert victim.ranks(["a b c", "w x y z v u", "a b"]) == [4, 1, 4]  # a tie ranks below
@@ -77,7 +70,7 @@ def test_victim_counts_queries_and_enforces_the_budget() -> None:
     with pytest.raises(BudgetExhausted):
         victim.ranks(["one more"])
     assert victim.queries_used == 5
-    unlimited = Victim(engine, "query", np.array([1.0]))
+    unlimited = Victim(engine, ["query"], [np.array([1.0])])
     unlimited.ranks(["x"] * 50)
     assert unlimited.queries_used == 50
 
@@ -162,8 +155,8 @@ class ProbeTwice:
     name = "probe"
 
     def attack(self, target, victim, rng):
-        ranks = victim.ranks([target.text + " one", target.text + " two"])
-        return AttackOutcome(target.text, [{"probed": ranks}])
+        victim.ranks([target.text + " one", target.text + " two"])
+        return AttackOutcome(target.text)
 
 
 def test_victim_queries_and_budget_are_recorded(cranfield, bm25_setting) -> None:
@@ -180,9 +173,7 @@ def test_victim_queries_and_budget_are_recorded(cranfield, bm25_setting) -> None
 
 
 def test_keyword_stuffing_positions() -> None:
-    from robustness.adversarial import Target
-
-    target = Target("q", "shock waves", "d", "a b c d e f", 90, "easy")
+    target = Target.single("q", "shock waves", "d", "a b c d e f", 90, "easy")
     end = KeywordStuffing("end").attack(target, None, random.Random(0))
     assert end.text == "a b c d e f shock waves"
     repeat = KeywordStuffing("repeat", times=3).attack(target, None, random.Random(0))

@@ -7,16 +7,15 @@ import random
 import numpy as np
 import pytest
 
-from attacks import make_attack
-from attacks.baselines import RandomSubstitution
-from attacks.components import (
+from robustness.registry import make
+from robustness.attacks.baselines import RandomSubstitution
+from robustness.attacks.components import (
     SynonymSubstitution,
     WordConstraints,
     WordSequence,
-    match_case,
     substitution_options,
 )
-from robustness.adversarial import BudgetExhausted, Target, Victim
+from robustness.protocols.attack import BudgetExhausted, Target, Victim, apply_edits
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError
 from robustness.metrics import perturbation_fraction
@@ -38,10 +37,12 @@ def test_word_sequence_replaces_words_and_keeps_the_rest() -> None:
 
 
 def test_match_case() -> None:
-    assert match_case("Increase", "growth") == "Growth"
-    assert match_case("DNA", "acid") == "ACID"
-    assert match_case("risk", "danger") == "danger"
-    assert match_case("A", "one") == "One"
+    from robustness.text.tokenize import match_case
+
+    assert match_case("growth", "Increase") == "Growth"
+    assert match_case("acid", "DNA") == "ACID"
+    assert match_case("danger", "risk") == "danger"
+    assert match_case("one", "A") == "One"
 
 
 def test_constraints_protect_stopwords_and_optionally_query_terms() -> None:
@@ -75,7 +76,7 @@ def test_substitution_options_follow_the_constraints() -> None:
 def test_bad_synonym_settings_fail_in_one_line() -> None:
     with pytest.raises(ConfigError, match="threshold"):
         SynonymSubstitution(threshold=0)
-    with pytest.raises(ConfigError, match="unknown synonym source"):
+    with pytest.raises(ConfigError, match="unknown synonym source 'thesaurus'"):
         SynonymSubstitution("thesaurus")
     with pytest.raises(ConfigError, match="word vectors"):
         RandomSubstitution(synonym_source="wordnet", min_similarity=0.5)
@@ -84,7 +85,7 @@ def test_bad_synonym_settings_fail_in_one_line() -> None:
 def _refusing_victim() -> Victim:
     """A victim with a zero query budget: any query raises, proving the attack never asks."""
     ranker = CallableRanker(lambda q, d: [0.0] * len(d), name="zero", version="1")
-    return Victim(ScoringEngine(ranker, progress=False), "q", np.zeros(99), budget=0)
+    return Victim(ScoringEngine(ranker, progress=False), ["q"], [np.zeros(99)], budget=0)
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def targets(cranfield) -> list[Target]:
     queries, _ = cranfield.split("test")
     query = queries[sorted(queries, key=int)[0]]
     docs = sorted(cranfield.docs, key=lambda d: (-len(cranfield.docs[d]), d))[:5]
-    return [Target("1", query, d, cranfield.docs[d], 90, "hard") for d in docs]
+    return [Target.single("1", query, d, cranfield.docs[d], 90, "hard") for d in docs]
 
 
 def test_random_substitution_is_deterministic_static_and_within_budget(targets) -> None:
@@ -106,26 +107,26 @@ def test_random_substitution_is_deterministic_static_and_within_budget(targets) 
         assert other.text != first.text
         doc = WordSequence(target.text)
         assert len(first.edits) == 7  # long abstracts have more than 7 eligible words
-        assert len({e["position"] for e in first.edits}) == 7
+        assert len({e.position for e in first.edits}) == 7
         for edit in first.edits:
-            assert doc.word(edit["position"]) == edit["from"] != edit["to"]
-            assert not is_stopword(edit["from"])
-        assert doc.replaced({e["position"]: e["to"] for e in first.edits}) == first.text
+            assert edit.kind == "substitute" and edit.old != edit.new
+            assert not is_stopword(edit.old)
+        assert apply_edits(doc.text, first.edits) == first.text
         assert perturbation_fraction(target.text, first.text) * len(target.text.split()) <= 7 + 1e-9
 
 
 def test_random_substitution_changes_every_eligible_word_when_budget_allows() -> None:
-    target = Target("q", "flow", "d", "The large increase of the risk.", 90, "hard")
+    target = Target.single("q", "flow", "d", "The large increase of the risk.", 90, "hard")
     outcome = RandomSubstitution(budget=20).attack(target, _refusing_victim(), random.Random(0))
-    assert [e["from"] for e in outcome.edits] == ["large", "increase", "risk"]
+    assert [e.old for e in outcome.edits] == ["large", "increase", "risk"]
     assert outcome.text.startswith("The ") and outcome.text.endswith(".")
 
 
 def test_registry_builds_the_substitution_attacks() -> None:
-    assert make_attack("random_substitution", budget=3).constraints.budget == 3
-    with pytest.raises(ConfigError, match="does not take params"):
-        make_attack("random_substitution", steps=3)
+    assert make("attack", "random_substitution", dict(budget=3)).constraints.budget == 3
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) steps .*\(valid: budget, synonym_source"):
+        make("attack", "random_substitution", dict(steps=3))
     with pytest.raises(ConfigError, match="budget"):
-        make_attack("random_substitution", budget=0)
+        make("attack", "random_substitution", dict(budget=0))
     with pytest.raises(BudgetExhausted):
         _refusing_victim().ranks(["x"])

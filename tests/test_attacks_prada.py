@@ -13,12 +13,14 @@ import random
 import numpy as np
 import pytest
 
-from attacks import make_attack
-from attacks.baselines import RandomSubstitution
-from attacks.components import WordSequence
-from attacks.surrogate import SurrogateConfig, train_surrogate, training_queries
-from attacks.word_substitution import PRADA
-from robustness.adversarial import AttackSetup, Target, Victim, evaluate_attack, summarise
+from robustness.registry import make
+from robustness.attacks.baselines import RandomSubstitution
+from robustness.attacks.components import WordSequence
+from robustness.attacks.attacker_models import training_queries
+from robustness.attacks.surrogate import SurrogateConfig, train_surrogate
+from robustness.attacks.word_substitution import PRADA
+from robustness.protocols.attack import AttackSetup, Target, Victim, apply_edits
+from robustness.protocols.evaluation import evaluate_attack, summarise
 from robustness.data import bm25_candidates, load_collection
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError, DataError, RobustnessError
@@ -110,9 +112,9 @@ def test_bad_prada_params_fail_in_one_line() -> None:
         with pytest.raises(ConfigError):
             PRADA(**bad)
     with pytest.raises(ConfigError, match="surrogate"):
-        make_attack("prada", surrogate={"layers": 3})
+        make("attack", "prada", dict(surrogate={"layers": 3}))
     with pytest.raises(RobustnessError, match="setup"):
-        PRADA().attack(Target("q", "q", "d", "text", 90, "hard"), None, random.Random(0))
+        PRADA().attack(Target.single("q", "q", "d", "text", 90, "hard"), None, random.Random(0))
 
 
 # -- the search ---------------------------------------------------------------------------------
@@ -124,7 +126,7 @@ def _targets(scifact, protocol) -> list[tuple[Target, np.ndarray]]:
     for rank in (8, 10):
         doc = ranked[rank - 1]
         others = np.array([rankings[qid][d] for d in ranked if d != doc])
-        chosen.append((Target(qid, queries[qid], doc, scifact.docs[doc], rank, "hard"), others))
+        chosen.append((Target.single(qid, queries[qid], doc, scifact.docs[doc], rank, "hard"), others))
     return chosen
 
 
@@ -132,16 +134,15 @@ def test_prada_counts_victim_queries_exactly_and_is_reproducible(prada, victim_e
     attack, _ = prada
     for target, others in _targets(scifact, protocol):
         counting = ScoringEngine(victim_engine.ranker, progress=False)  # sees only the victim's queries
-        victim = Victim(counting, target.query, others)
+        victim = Victim(counting, [target.query], [others])
         outcome = attack.attack(target, victim, random.Random(1))
         assert victim.queries_used == counting.stats.pairs_requested > 0
-        again = attack.attack(target, Victim(victim_engine, target.query, others), random.Random(2))
+        again = attack.attack(target, Victim(victim_engine, [target.query], [others]), random.Random(2))
         assert (again.text, again.edits) == (outcome.text, outcome.edits)
 
-        doc = WordSequence(target.text)
         assert len(outcome.edits) <= 3
-        assert doc.replaced({e["position"]: e["to"] for e in outcome.edits}) == outcome.text
-        ranks = [target.old_rank] + [e["rank"] for e in outcome.edits]
+        assert apply_edits(target.text, outcome.edits) == outcome.text
+        ranks = [target.old_rank] + [e.ranks[0] for e in outcome.edits]
         assert all(a > b for a, b in zip(ranks, ranks[1:]))  # every kept edit improved the rank
         final = rank_by_insertion(others, victim_engine.score([target.query], [outcome.text])[0])
         assert final == ranks[-1]
@@ -151,18 +152,18 @@ def test_prada_keeping_rank_ties_never_loses_rank(setup, victim_engine, scifact,
     ties = PRADA(budget=3, candidates_per_step=2, window=48, keep_rank_ties=True, surrogate=SURROGATE)
     ties.setup(setup)  # loads the cached surrogate
     for target, others in _targets(scifact, protocol):
-        outcome = ties.attack(target, Victim(victim_engine, target.query, others), random.Random(0))
+        outcome = ties.attack(target, Victim(victim_engine, [target.query], [others]), random.Random(0))
         assert len(outcome.edits) <= 3
-        doc, changes, rank = WordSequence(target.text), {}, target.old_rank
-        for edit in outcome.edits:
-            before = doc.replaced(changes)
-            changes[edit["position"]] = edit["to"]
-            assert edit["rank"] <= rank
-            if edit["rank"] == rank:  # a tie is kept only when the surrogate scores it higher
-                old_score, new_score = ties._guide.score(target.query, [before, doc.replaced(changes)])
+        rank = target.old_rank
+        for kept in range(len(outcome.edits)):
+            edit = outcome.edits[kept]
+            before = apply_edits(target.text, outcome.edits[:kept])
+            assert edit.ranks[0] <= rank
+            if edit.ranks[0] == rank:  # a tie is kept only when the surrogate scores it higher
+                old_score, new_score = ties._guide.score(target.query, [before, apply_edits(target.text, outcome.edits[: kept + 1])])
                 assert new_score > old_score
-            rank = edit["rank"]
-        assert doc.replaced(changes) == outcome.text
+            rank = edit.ranks[0]
+        assert apply_edits(target.text, outcome.edits) == outcome.text
         if outcome.edits:
             assert rank_by_insertion(others, victim_engine.score([target.query], [outcome.text])[0]) == rank
 
@@ -170,7 +171,7 @@ def test_prada_keeping_rank_ties_never_loses_rank(setup, victim_engine, scifact,
 def test_prada_stops_at_the_victim_budget(prada, victim_engine, scifact, protocol) -> None:
     attack, _ = prada
     target, others = _targets(scifact, protocol)[1]
-    victim = Victim(victim_engine, target.query, others, budget=3)
+    victim = Victim(victim_engine, [target.query], [others], budget=3)
     outcome = attack.attack(target, victim, random.Random(0))  # no BudgetExhausted escapes
     assert victim.queries_used <= 3
     assert len(outcome.edits) <= victim.queries_used

@@ -171,14 +171,14 @@ def test_cli_module_does_not_import_torch() -> None:
     assert out.stdout.split() == ["False", "False", "False"]
 
 
-def test_list_names_rankers_datasets_and_tasks() -> None:
+def test_list_names_every_kind_of_component() -> None:
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 0
     lines = result.output.splitlines()
     sections = {line.rstrip(":"): i for i, line in enumerate(lines) if not line.startswith(" ")}
-    assert list(sections) == ["rankers", "datasets", "tasks"]
+    assert list(sections) == ["datasets", "rankers", "tasks", "attacks", "certifiers", "detectors", "synonym_sources", "query_variations"]
     names = [line.split()[0] for line in lines if line.startswith("  ")]
-    for name in ("bm25", "minilm", "cross-encoder", "scifact", "vaswani", "cranfield", "iid", "adv_spam", "ood_domain"):
+    for name in ("bm25", "minilm", "cross-encoder", "scifact", "vaswani", "cranfield", "iid", "adv_spam", "ood_domain", "prada", "combined", "typo_swap"):
         assert name in names
     def section_of(name: str) -> str:
         index = next(i for i, line in enumerate(lines) if line.split()[:1] == [name] and line.startswith("  "))
@@ -187,6 +187,14 @@ def test_list_names_rankers_datasets_and_tasks() -> None:
     assert section_of("bm25") == "rankers"
     assert section_of("cranfield") == "datasets"
     assert section_of("iid") == "tasks"
+    assert section_of("prada") == "attacks"
+
+
+def test_list_one_kind_with_parameters() -> None:
+    result = CliRunner().invoke(main, ["list", "attacks", "--params"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0] == "attacks:"
+    assert "params: budget: int=20" in result.output and "rankers:" not in result.output
 
 
 def test_run_with_an_unknown_ranker_exits_2(tmp_path) -> None:
@@ -217,18 +225,18 @@ def test_run_with_a_missing_spec_exits_2(tmp_path) -> None:
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[1] / "benchmarks" / "specs").glob("*.yaml")), ids=lambda p: p.name)
 def test_shipped_specs_name_known_rankers_tasks_and_valid_attacks(path) -> None:
     """A typo in a shipped spec must fail here, not an hour into a benchmark run."""
-    from attacks import make_attack
-    from robustness.rankers.registry import available_rankers
-    from robustness.tasks import available_tasks
+    from robustness.registry import check_params, make, names
 
     spec = load_spec(path)
-    assert {r.type for r in spec.rankers} <= set(available_rankers())
-    names = {r.label for r in spec.rankers}
+    assert {r.type for r in spec.rankers} <= set(names("ranker"))
+    for i, ranker in enumerate(spec.rankers):
+        check_params("ranker", ranker.type, ranker.params, where=f"rankers.{i}")
+    labels = {r.label for r in spec.rankers}
     for task in spec.tasks:
-        assert task.name in available_tasks()
         if task.rankers:
-            assert set(task.rankers) <= names
+            assert set(task.rankers) <= labels
+        make("task", task.name, task.params)  # checks the task's and its attacks' params
         for entry in task.params.get("attacks", []):
             if entry["name"] == "textattack" and importlib.util.find_spec("textattack") is None:
                 continue
-            make_attack(entry["name"], **entry.get("params", {}))  # raises ConfigError on a bad param
+            make("attack", entry["name"], entry.get("params", {}))  # raises ConfigError on a bad param

@@ -10,8 +10,13 @@ import uuid
 import numpy as np
 import pytest
 
-from robustness.errors import RankerError
-from robustness.rankers import make_ranker
+from robustness.config import RankerSpec
+from robustness.errors import ConfigError, RankerError
+from robustness.runner import build_ranker
+
+
+def make_ranker(kind: str, name: str | None = None, **params):
+    return build_ranker(RankerSpec(type=kind, name=name, params=params))
 from robustness.rankers.base import Ranker
 from robustness.rankers.bm25 import BM25Ranker
 
@@ -132,10 +137,9 @@ def test_bi_encoder_embedding_cache(minilm_bi_encoder, cranfield_slice, monkeypa
 
 
 def test_bi_encoder_encode_more_texts_than_the_cache_holds(minilm_bi_encoder, monkeypatch) -> None:
-    from collections import OrderedDict
+    from robustness.cache import LRU
 
-    monkeypatch.setattr(minilm_bi_encoder, "_cache", OrderedDict())  # a fresh cache (restored after)
-    monkeypatch.setattr(minilm_bi_encoder, "_cache_size", 2)
+    monkeypatch.setattr(minilm_bi_encoder, "_cache", LRU(2))  # a fresh, tiny cache (restored after)
     texts = [f"eviction test {uuid.uuid4().hex}" for _ in range(3)]
     assert minilm_bi_encoder.encode(texts).shape == (3, 384)
 
@@ -176,20 +180,22 @@ def test_make_ranker_builtin_minilm_matches_the_shipped_weights(minilm_bi_encode
 
 
 def test_make_ranker_cross_encoder_needs_a_model() -> None:
-    with pytest.raises(RankerError, match="needs params.model"):
+    with pytest.raises(ConfigError, match="model: Field required"):
         make_ranker("cross-encoder")
 
 
 def test_make_ranker_unknown_name() -> None:
-    with pytest.raises(RankerError) as info:
+    with pytest.raises(ConfigError) as info:
         make_ranker("no-such-ranker-xyz")
     message = str(info.value)
     assert "'no-such-ranker-xyz'" in message and "bm25" in message and "\n" not in message
 
 
-def test_make_ranker_bad_params_name_the_ranker() -> None:
-    with pytest.raises(RankerError, match="cannot build ranker 'bm25'.*bogus"):
+def test_make_ranker_bad_params_name_the_ranker_and_the_valid_ones() -> None:
+    with pytest.raises(ConfigError, match=r"unknown parameter\(s\) bogus for ranker 'bm25' \(valid: k1, b, name\)"):
         make_ranker("bm25", bogus=1)
+    with pytest.raises(ConfigError, match=r"k1: Input should be a valid number"):
+        make_ranker("bm25", k1="[1")
 
 
 PLUGIN_SOURCE = '''
@@ -251,7 +257,7 @@ def test_make_ranker_file_path_class(tmp_path, monkeypatch) -> None:
         np.testing.assert_array_equal(relative.score(["x y"], ["y z"]), [2.0])
     finally:
         sys.modules.pop(stem, None)
-    with pytest.raises(RankerError, match="does not exist"):
+    with pytest.raises(ConfigError, match="does not exist"):
         make_ranker(f"{tmp_path / 'missing.py'}:Overlap")
 
 
@@ -261,9 +267,9 @@ def test_make_ranker_class_without_score(plugin_module) -> None:
 
 
 def test_make_ranker_missing_attribute_or_module(plugin_module) -> None:
-    with pytest.raises(RankerError, match=r"has no attribute 'Missing'"):
+    with pytest.raises(ConfigError, match=r"has no attribute 'Missing'"):
         make_ranker(f"{plugin_module}:Missing")
-    with pytest.raises(RankerError, match=r"cannot import ranker module 'no_such_module_xyz'"):
+    with pytest.raises(ConfigError, match=r"cannot import ranker module 'no_such_module_xyz'"):
         make_ranker("no_such_module_xyz:Thing")
 
 

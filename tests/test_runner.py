@@ -289,7 +289,7 @@ def test_cli_exit_1_when_a_ranker_fails(user_project, tmp_path) -> None:
 
 
 def test_ranker_objects_must_implement_the_interface(tmp_path) -> None:
-    from robustness.errors import ConfigError
+    from robustness.errors import ConfigError, RankerError
 
     class NoFingerprint:
         name = "nofp"
@@ -297,7 +297,12 @@ def test_ranker_objects_must_implement_the_interface(tmp_path) -> None:
         def score(self, queries, docs):
             return [0.0] * len(queries)
 
-    with pytest.raises(ConfigError, match="lacks 'fingerprint'"):
-        run_benchmark(dict(SPEC, tasks=[]), rankers=[NoFingerprint()], output_dir=tmp_path, progress=False)
+    class NoScore:
+        name = "noscore"
+
+    with pytest.raises(RankerError, match="has no 'score'"):
+        run_benchmark(dict(SPEC, tasks=[]), rankers=[NoScore()], output_dir=tmp_path, progress=False)
+    results = run_benchmark(dict(SPEC, tasks=[]), rankers=[NoFingerprint()], output_dir=tmp_path, progress=False)
+    assert not results.errors and "nofp" in results.data["rankers"]  # fingerprint is optional
     with pytest.raises(ConfigError, match="two rankers are named 'bm25'"):
         run_benchmark(dict(SPEC, tasks=[]), rankers=[CallableRanker(word_overlap, name="bm25")], output_dir=tmp_path, progress=False)

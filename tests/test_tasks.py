@@ -117,11 +117,13 @@ def test_ood_domain_target_without_judged_queries_is_recorded_as_an_error(tmp_pa
     assert results.data["rankers"]["bm25"]["effectiveness"]["ndcg@10"] > 0  # the finished part is kept
 
 
-def test_adv_substitution_without_its_attack_says_so(tmp_path) -> None:
+def test_an_unknown_attack_fails_before_any_work(tmp_path) -> None:
+    from robustness.errors import ConfigError
+
     spec = dict(BASE, candidates_k=100, tasks=[{"name": "adv_substitution", "params": {"attacks": ["no_such_attack"], "max_queries": 2}}])
-    results = run_benchmark(spec, output_dir=tmp_path, progress=False)
-    assert "adv_substitution is not available" in results.errors[0]
-    assert "ASR" not in str(results.data["profile"])
+    with pytest.raises(ConfigError, match=r"unknown attack 'no_such_attack' \(known: keyword_stuffing, prada"):
+        run_benchmark(spec, output_dir=tmp_path, progress=False)
+    assert not (tmp_path / "results.json").exists()
 
 
 def test_check_ranker_accepts_good_rankers_and_names_faults() -> None:

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from robustness.errors import ConfigError
+from robustness.registry import resolve
 from robustness.text.query_variations import (
     MIN_TYPO_LENGTH,
     QWERTY_NEIGHBOURS,
-    VARIATIONS,
+    BUILTIN_VARIATIONS,
     Variation,
     keyword_only,
     make_synonym_replacement,
@@ -65,7 +66,7 @@ SYNONYMS = FakeSynonyms(
 
 # Every registered generator, with the parameters it needs.
 GENERATORS = {
-    **VARIATIONS,
+    **{name: resolve("query_variation", name) for name in BUILTIN_VARIATIONS},
     "synonym_replacement": make_synonym_replacement(SYNONYMS),
 }
 RANDOMISED = [

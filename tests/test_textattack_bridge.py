@@ -26,9 +26,10 @@ if importlib.util.find_spec("textattack") is None:
         allow_module_level=True,
     )
 
-from attacks import make_attack
-from attacks.textattack_bridge import TextAttackRecipe, blocked_downloads, load_textattack, make_goal_function
-from robustness.adversarial import Target, Victim, evaluate_attack
+from robustness.registry import make
+from robustness.attacks.textattack_bridge import TextAttackRecipe, blocked_downloads, load_textattack, make_goal_function
+from robustness.protocols.attack import Target, Victim, apply_edits
+from robustness.protocols.evaluation import evaluate_attack
 from robustness.data import bm25_candidates
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError
@@ -69,7 +70,7 @@ def test_fresh_import_is_offline_and_leaves_the_process_alone(tmp_path) -> None:
         import nltk
         nltk.download = refuse
         existing = logging.getLogger("robustness.some.module")
-        from attacks.textattack_bridge import TextAttackRecipe, blocked_downloads, load_textattack
+        from robustness.attacks.textattack_bridge import TextAttackRecipe, blocked_downloads, load_textattack
         ta = load_textattack()
         import textattack.shared.utils.strings as strings
         placeholder_error = None
@@ -125,8 +126,8 @@ def bm25_setting(cranfield):
 def _target(cranfield, setting, rank: int) -> tuple[Target, Victim]:
     engine, qid, query, ids, scores = setting
     doc = ids[rank - 1]
-    victim = Victim(engine, query, np.delete(scores, rank - 1))
-    return Target(qid, query, doc, cranfield.docs[doc], rank, "hard"), victim
+    victim = Victim(engine, [query], [np.delete(scores, rank - 1)])
+    return Target.single(qid, query, doc, cranfield.docs[doc], rank, "hard"), victim
 
 
 def _changed_words(before: str, after: str) -> int:
@@ -149,7 +150,8 @@ def test_recipe_promotes_or_keeps_and_respects_the_budget(cranfield, bm25_settin
         assert len(outcome.edits) <= 3
         assert _changed_words(target.text, outcome.text) == len(outcome.edits)
         for edit in outcome.edits:
-            assert edit["replace"] != edit["with"] and edit["replace"].lower() not in {"the", "of", "and"}
+            assert edit.kind == "substitute" and edit.old != edit.new and edit.old.lower() not in {"the", "of", "and"}
+        assert apply_edits(target.text, outcome.edits) == outcome.text
         if not outcome.edits:
             assert outcome.text == target.text
     assert improved >= 1  # synonyms of the documents' words include query terms
@@ -196,7 +198,7 @@ def test_query_budget_and_victim_budget(cranfield, bm25_setting) -> None:
 
 def test_evaluate_attack_with_the_registered_attack(cranfield, bm25_setting) -> None:
     engine, qid, query, ids, scores = bm25_setting
-    attack = make_attack("textattack", transformation="wordnet", search="greedy-wir", budget=2, query_budget=150)
+    attack = make("attack", "textattack", dict(transformation="wordnet", search="greedy-wir", budget=2, query_budget=150))
     assert attack.name == "textattack-wordnet-greedy-wir"
     rankings = {qid: dict(zip(ids, map(float, scores)))}
     results = evaluate_attack(
@@ -230,15 +232,15 @@ def test_bad_params_are_config_errors() -> None:
         with pytest.raises(ConfigError):
             TextAttackRecipe(**bad)
     with pytest.raises(ConfigError):
-        make_attack("textattack", unknown=1)
+        make("attack", "textattack", dict(unknown=1))
     assert load_textattack().__name__ == "textattack"
 
 
 def test_missing_textattack_is_a_clear_error(monkeypatch) -> None:
-    from attacks.textattack_bridge import TextAttackUnavailable
+    from robustness.attacks.textattack_bridge import TextAttackUnavailable
 
     monkeypatch.setitem(sys.modules, "textattack", None)  # find_spec now says "not installed"
     with pytest.raises(TextAttackUnavailable, match="pip install --no-deps textattack==0.3.11"):
         load_textattack.__wrapped__()
     with pytest.raises(TextAttackUnavailable):
-        make_attack("textattack")
+        make("attack", "textattack")

@@ -17,12 +17,13 @@ import time
 
 import numpy as np
 
-from attacks import make_attack
-from robustness.adversarial import AttackSetup, evaluate_attack, summarise
-from robustness.config import load_spec
+from robustness.config import ComponentSpec, load_spec
 from robustness.data import bm25_candidates, load_collection
 from robustness.engine import ScoringEngine
-from robustness.rankers import make_ranker, prepare_ranker
+from robustness.protocols.attack import AttackSetup
+from robustness.protocols.evaluation import evaluate_attack, summarise
+from robustness.rankers import prepare_ranker
+from robustness.registry import make
 
 
 def main() -> None:
@@ -36,27 +37,24 @@ def main() -> None:
     task = next((t for t in load_spec(args.spec).tasks if t.name == "adv_substitution"), None)
     if task is None:
         parser.error(f"{args.spec} has no adv_substitution task")
-    configs = [a for a in task.params.get("attacks", []) if not args.attacks or a["name"] in args.attacks]
+    configs = [ComponentSpec.model_validate(a) for a in task.params.get("attacks", [])]
+    configs = [a for a in configs if not args.attacks or a.name in args.attacks]
 
     collection = load_collection("scifact")
     test_queries, qrels = collection.split("test")
     ids = sorted(random.Random(f"{args.seed}|perf").sample(sorted(test_queries), args.queries))
     queries = {q: test_queries[q] for q in ids}
     candidates = bm25_candidates(collection, queries, 100)
-    victim = make_ranker(args.victim)
+    victim = make("ranker", args.victim)
     prepare_ranker(victim, collection.docs)
     engine = ScoringEngine(victim, progress=False)
-    pairs = [(q, d) for q in ids for d in candidates[q]]
-    scores = engine.score([queries[q] for q, _ in pairs], [collection.docs[d] for _, d in pairs])
-    rankings: dict[str, dict[str, float]] = {q: {} for q in ids}
-    for (q, d), s in zip(pairs, scores):
-        rankings[q][d] = float(s)
+    rankings = engine.rerank(queries, candidates, collection.docs)
     relevant = {q: {d for d, g in qrels[q].items() if g > 0} for q in ids}
 
     print(f"victim {victim.name}, {len(ids)} SciFact test queries, Easy-5 + Hard-5 targets, attacks of {args.spec}")
     print(f"{'attack':<36}{'targets':>8}{'setup s':>9}{'victim q/attack':>17}{'attacks/min':>13}{'ASR %':>8}{'PP %':>7}")
     for config in configs:
-        attack = make_attack(config["name"], **config.get("params", {}))
+        attack = make("attack", config.name, config.params)
         started = time.perf_counter()
         if hasattr(attack, "setup"):
             attack.setup(AttackSetup(victim.name, engine, collection, args.seed, 100, progress=False))

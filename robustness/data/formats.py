@@ -14,6 +14,7 @@ from typing import IO, Iterator, Mapping
 
 from robustness.data.collection import Qrels
 from robustness.errors import DataError
+from robustness.metrics import ranked
 
 
 def open_text(path: Path) -> IO[str]:
@@ -162,6 +163,6 @@ def write_trec_run(path: Path, run: Mapping[str, Mapping[str, float]], tag: str)
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
         for qid in sorted(run):
-            ranked = sorted(run[qid].items(), key=lambda item: (-item[1], item[0]))
-            for rank, (did, score) in enumerate(ranked, 1):
-                handle.write(f"{qid} Q0 {did} {rank} {score:.6f} {tag}\n")
+            scores = run[qid]
+            for rank, did in enumerate(ranked(scores), 1):
+                handle.write(f"{qid} Q0 {did} {rank} {scores[did]:.6f} {tag}\n")

@@ -34,6 +34,15 @@ class Ranker(Protocol):
     def fingerprint(self) -> str: ...
 
 
+def check_interface(obj: object, label: str) -> None:
+    """Fail in one line when `obj` (a ranker instance or class) lacks what the suite calls."""
+    for attribute in ("name", "score"):
+        if not hasattr(obj, attribute):
+            raise RankerError(f"{label} has no {attribute!r}: it does not implement the Ranker interface (name, score)")
+    if not callable(getattr(obj, "score")):
+        raise RankerError(f"{label}: 'score' is not callable")
+
+
 def prepare_ranker(ranker: Ranker, corpus: Mapping[str, str]) -> None:
     """Give a corpus-dependent ranker its statistics; a no-op for the others."""
     prepare = getattr(ranker, "prepare", None)

@@ -7,16 +7,15 @@ document re-encodes only itself.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
+from robustness.cache import LRU
 from robustness.device import inference_context, pick_device
 from robustness.rankers.base import text_hash
-from robustness.rankers.transformer import DEFAULT_MODEL, load_pretrained, weights_fingerprint
+from robustness.rankers.loading import DEFAULT_MODEL, load_pretrained, weights_fingerprint
 
 
 class BiEncoderRanker:
@@ -43,8 +42,7 @@ class BiEncoderRanker:
         self.device = pick_device(device)
         self.tokenizer = load_pretrained(AutoTokenizer, model, trust_remote_code)
         self.model = load_pretrained(AutoModel, model, trust_remote_code).to(self.device).eval()
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
+        self._cache: LRU[str, np.ndarray] = LRU(cache_size)
         self._fingerprint = "bi-" + weights_fingerprint(
             self.model, "bi-encoder", max_length, normalize
         )
@@ -57,24 +55,21 @@ class BiEncoderRanker:
         keys = [text_hash(t) for t in texts]
         found: dict[str, np.ndarray] = {}
         for key in keys:
-            if key in self._cache:
-                self._cache.move_to_end(key)
-                found[key] = self._cache[key]
+            vector = self._cache.get(key)
+            if vector is not None:
+                found[key] = vector
         by_key = {k: t for k, t in zip(keys, texts) if k not in found}
         new_texts = sorted(by_key.values(), key=len)  # similar lengths pad less
         for start in range(0, len(new_texts), self.batch_size):
             chunk = new_texts[start : start + self.batch_size]
             for text, vector in zip(chunk, self._forward(chunk)):
                 found[text_hash(text)] = vector
-                self._remember(text_hash(text), vector)
+                self._cache.put(text_hash(text), vector)
         return np.stack([found[k] for k in keys])
 
-    def _remember(self, key: str, vector: np.ndarray) -> None:
-        self._cache[key] = vector
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
-
     def _forward(self, texts: Sequence[str]) -> np.ndarray:
+        import torch
+
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device, non_blocking=True)

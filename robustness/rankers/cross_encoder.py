@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
 
 from robustness.device import inference_context, pick_device
-from robustness.rankers.transformer import load_pretrained, weights_fingerprint
+from robustness.rankers.loading import load_pretrained, weights_fingerprint
 
 
 class CrossEncoderRanker:
@@ -29,6 +28,7 @@ class CrossEncoderRanker:
         seed: int = 0,
         trust_remote_code: bool = False,
     ):
+        import torch
         from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
         self.name = name or Path(str(model)).name
@@ -36,16 +36,14 @@ class CrossEncoderRanker:
         self.max_length = max_length
         self.device = pick_device(device)
         self.tokenizer = load_pretrained(AutoTokenizer, model, trust_remote_code)
-        torch.manual_seed(seed)
         config = load_pretrained(AutoConfig, model, trust_remote_code)
         architectures = config.architectures or []
         has_head = any(a.endswith("ForSequenceClassification") for a in architectures)
         head = {} if has_head else {"num_labels": 1}  # a bare encoder gets a one-logit head
-        self.model = (
-            load_pretrained(AutoModelForSequenceClassification, model, trust_remote_code, **head)
-            .to(self.device)
-            .eval()
-        )
+        with torch.random.fork_rng(devices=[]):  # seeds the fresh head, not the caller's RNG
+            torch.manual_seed(seed)
+            loaded = load_pretrained(AutoModelForSequenceClassification, model, trust_remote_code, **head)
+        self.model = loaded.to(self.device).eval()
         self._fingerprint = "ce-" + weights_fingerprint(self.model, "cross-encoder", max_length)
 
     def fingerprint(self) -> str:
@@ -54,6 +52,8 @@ class CrossEncoderRanker:
     def score(self, queries: Sequence[str], docs: Sequence[str], max_length: int | None = None) -> np.ndarray:
         """Scores of the pairs; `max_length` overrides the ranker's token window for this call
         (an attack's surrogate reads further than it was trained on)."""
+        import torch
+
         batch = self.tokenizer(
             list(queries),
             list(docs),

@@ -86,7 +86,7 @@ class ResultsWriter:
 
     def record_ranker(self, name: str, ranker: Any, result: Any, engine_stats: Any, seconds: float) -> None:
         self.data["rankers"][name] = {
-            "fingerprint": ranker.fingerprint(),
+            "fingerprint": ranker.fingerprint() if callable(getattr(ranker, "fingerprint", None)) else None,
             "model": getattr(ranker, "model_id", None),
             "class": f"{type(ranker).__module__}.{type(ranker).__qualname__}",
             "effectiveness": result.effectiveness,

@@ -1,9 +1,11 @@
 """What a robustness task receives and returns.
 
-A task is a small object with a `name` and `run(ctx, ranker_name) -> dict`. The context gives
-it everything the runner already computed (collection, test queries, candidates, each ranker's
-in-domain run and per-query effectiveness) and the means to score more (`ctx.engine(name)`,
-`ctx.rerank(...)`), so tasks never touch models directly and never recompute the baseline.
+A task is a small object built from its spec parameters (its constructor's signature is what a
+spec may set; robustness.registry checks it before anything runs), with a `name` and
+`run(ctx, ranker_name) -> dict`. The context gives it everything the runner already computed
+(collection, test queries, candidates, each ranker's in-domain run and per-query
+effectiveness) and the means to score more (`ctx.engine(name)`, `ctx.rerank(...)`), so tasks
+never touch models directly and never recompute the baseline.
 """
 
 from __future__ import annotations
@@ -14,10 +16,8 @@ from typing import Any, Callable, Mapping, Protocol
 
 from robustness.data.candidates import Candidates
 from robustness.data.collection import Collection, Qrels
-from robustness.engine import ScoringEngine
+from robustness.engine import RunDict, ScoringEngine
 from robustness.rankers.base import Ranker
-
-RunDict = dict[str, dict[str, float]]
 
 
 class Task(Protocol):
@@ -50,11 +50,11 @@ class TaskContext:
     seed: int
     reference: str
     metrics: list[str]
-    params: dict[str, Any] = field(default_factory=dict)
+    significance: str = "student"
     engine_factory: Callable[[Ranker], ScoringEngine] | None = None
-    attack_factory: Callable[[str, dict[str, Any]], Any] | None = None
     candidates_k: int = 100
     progress: bool = True
+    device: str = "auto"
     _engines: dict[str, ScoringEngine] = field(default_factory=dict)
 
     def engine(self, ranker_name: str) -> ScoringEngine:
@@ -70,15 +70,4 @@ class TaskContext:
 
     def rerank(self, ranker_name: str, queries: Mapping[str, str], candidates: Candidates, docs: Mapping[str, str], desc: str | None = None) -> RunDict:
         """Score every (query, candidate) pair in one engine call; returns a ranx-style run."""
-        pairs = [(qid, did) for qid in queries for did in candidates.get(qid, [])]
-        scores = self.engine(ranker_name).score([queries[q] for q, _ in pairs], [docs[d] for _, d in pairs], desc=desc)
-        run: RunDict = {qid: {} for qid in queries}
-        for (qid, did), value in zip(pairs, scores):
-            run[qid][did] = float(value)
-        return run
-
-    def with_params(self, params: Mapping[str, Any]) -> "TaskContext":
-        """The same context with a task's own parameters."""
-        from dataclasses import replace
-
-        return replace(self, params=dict(params))
+        return self.engine(ranker_name).rerank(queries, candidates, docs, desc=desc)

@@ -8,7 +8,7 @@ mean, standard deviation, variance, worst-10% mean, bootstrap 95% CIs. With `see
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -18,28 +18,46 @@ from robustness.tasks.base import TaskContext
 
 
 class IIDTask:
+    """1. I.I.D. performance variance on the in-domain test split.
+
+    - `worst_fraction`: the floor is the mean of this share of the worst queries (0.1);
+    - `metrics`: which of the spec's metrics get a distribution (nDCG@10, MRR@10);
+    - `seed_groups`: name -> rankers trained with different seeds, for the across-seed variance.
+    """
+
     name = "iid"
 
+    def __init__(
+        self,
+        worst_fraction: float = 0.1,
+        metrics: Sequence[str] = ("ndcg@10", "mrr@10"),
+        seed_groups: Mapping[str, Sequence[str]] | None = None,
+    ) -> None:
+        if not 0 < worst_fraction <= 1:
+            raise ConfigError(f"iid worst_fraction must be in (0, 1], got {worst_fraction}")
+        if not metrics:
+            raise ConfigError("iid metrics must name at least one metric")
+        self.worst_fraction = worst_fraction
+        self.metrics = list(metrics)
+        self.seed_groups = {group: list(members) for group, members in (seed_groups or {}).items()}
+
     def run(self, ctx: TaskContext, ranker_name: str) -> dict[str, Any]:
-        fraction = float(ctx.params.get("worst_fraction", 0.1))
-        metrics = [m for m in ctx.params.get("metrics", ["ndcg@10", "mrr@10"])]
         per_query = ctx.results[ranker_name].per_query
-        missing = [m for m in metrics if m not in per_query]
+        missing = [m for m in self.metrics if m not in per_query]
         if missing:
             raise ConfigError(f"iid metrics {missing} are not among the spec's metrics {list(per_query)}")
         summary: dict[str, Any] = {}
-        for metric in metrics:
+        for metric in self.metrics:
             values = [per_query[metric][q] for q in sorted(per_query[metric])]
-            summary[metric] = distribution(values, fraction, seed=ctx.seed)
-        seeds = self._across_seeds(ctx, ranker_name, metrics[0])
+            summary[metric] = distribution(values, self.worst_fraction, seed=ctx.seed)
+        seeds = self._across_seeds(ctx, ranker_name, self.metrics[0])
         if seeds:
             summary["across_seeds"] = seeds
         return {"summary": summary}
 
-    @staticmethod
-    def _across_seeds(ctx: TaskContext, ranker_name: str, metric: str) -> dict[str, float] | None:
+    def _across_seeds(self, ctx: TaskContext, ranker_name: str, metric: str) -> dict[str, float] | None:
         """Variance of mean effectiveness across the rankers of this ranker's seed group."""
-        for group, members in (ctx.params.get("seed_groups") or {}).items():
+        for group, members in self.seed_groups.items():
             if ranker_name not in members:
                 continue
             absent = [m for m in members if m not in ctx.results]

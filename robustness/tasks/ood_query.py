@@ -12,61 +12,80 @@ with the varied query instead, the full-pipeline view).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Literal, Mapping, Sequence
 
 from robustness.data import bm25_candidates
 from robustness.errors import ConfigError
 from robustness.metrics import HEADLINE, drop_ratio, mean_effectiveness, per_query
 from robustness.report.significance import compare_runs
 from robustness.tasks.base import TaskContext
-from robustness.text.query_variations import VARIATIONS, vary_queries
+from robustness.registry import check_params
+from robustness.text.query_variations import BUILTIN_VARIATIONS, vary_queries
 
 
 class QueryVariationTask:
+    """2. OOD: unseen query variations (typos, order, stopwords, keyword form, synonyms).
+
+    - `variations`: registered query-variation names (default: the eight built-ins);
+    - `variation_params`: per-variation parameters, e.g. {typo_swap: {n_words: 2}};
+    - `synonym_source`: the source of `synonym_replacement` ("combined": WordNet + GloVe);
+    - `candidates`: "original" re-ranks the original BM25 lists (isolates the ranker),
+      "retrieve" re-runs BM25 with each variant (the full pipeline).
+    """
+
     name = "ood_query"
 
-    def __init__(self) -> None:
-        self._variants: dict[tuple, dict[str, str]] = {}
-        self._candidates: dict[tuple, dict[str, list[str]]] = {}
+    def __init__(
+        self,
+        variations: Sequence[str] = BUILTIN_VARIATIONS,
+        variation_params: Mapping[str, Mapping[str, Any]] | None = None,
+        synonym_source: str = "combined",
+        candidates: Literal["original", "retrieve"] = "original",
+    ) -> None:
+        if not variations:
+            raise ConfigError("ood_query variations must name at least one variation")
+        self.variation_params = {name: dict(params) for name, params in (variation_params or {}).items()}
+        stray = sorted(set(self.variation_params) - set(variations))
+        if stray:
+            raise ConfigError(f"ood_query variation_params name variation(s) {stray} that are not in variations {list(variations)}")
+        for name in variations:
+            check_params("query_variation", name, self.variation_params.get(name, {}), where=f"ood_query variation_params.{name}")
+        self.variations = list(variations)
+        self.synonym_source = synonym_source
+        self.candidates = candidates
+        self._variants: dict[str, dict[str, str]] = {}
+        self._candidates: dict[str, dict[str, list[str]]] = {}
         self._source = None
 
-    def _synonyms(self, ctx: TaskContext):
+    def _synonyms(self):
         if self._source is None:
             from robustness.text.synonyms import load_synonym_source
 
-            self._source = load_synonym_source(ctx.params.get("synonym_source", "combined"))
+            self._source = load_synonym_source(self.synonym_source)
         return self._source
 
     def _vary(self, ctx: TaskContext, name: str) -> dict[str, str]:
         """Variants of the test queries, computed once per run and shared by all rankers."""
-        key = (name, ctx.seed)
-        if key not in self._variants:
-            params: dict[str, Any] = dict((ctx.params.get("variation_params") or {}).get(name, {}))
+        if name not in self._variants:
+            params: dict[str, Any] = dict(self.variation_params.get(name, {}))
             if name == "synonym_replacement":
-                params["source"] = self._synonyms(ctx)
-            self._variants[key] = vary_queries(ctx.queries, name, ctx.seed, **params)
-        return self._variants[key]
+                params["source"] = self._synonyms()
+            self._variants[name] = vary_queries(ctx.queries, name, ctx.seed, **params)
+        return self._variants[name]
 
     def _variant_candidates(self, ctx: TaskContext, name: str, variants: Mapping[str, str]) -> dict[str, list[str]]:
-        mode = ctx.params.get("candidates", "original")
-        if mode == "original":
+        if self.candidates == "original":
             return ctx.candidates
-        if mode != "retrieve":
-            raise ConfigError(f"ood_query candidates must be 'original' or 'retrieve', got {mode!r}")
-        key = (name, ctx.seed)
+        key = name
         if key not in self._candidates:
             self._candidates[key] = bm25_candidates(ctx.collection, dict(variants), ctx.candidates_k)
         return self._candidates[key]
 
     def run(self, ctx: TaskContext, ranker_name: str) -> dict[str, Any]:
-        names = ctx.params.get("variations", list(VARIATIONS))
-        unknown = [n for n in names if n not in VARIATIONS]
-        if unknown:
-            raise ConfigError(f"ood_query: unknown variation(s) {unknown} (known: {', '.join(VARIATIONS)})")
         original = ctx.results[ranker_name]
         summary: dict[str, Any] = {}
         examples: dict[str, dict[str, str]] = {}
-        for name in names:
+        for name in self.variations:
             variants = self._vary(ctx, name)
             changed = sorted(q for q in ctx.queries if variants[q] != ctx.queries[q])
             if not changed:
@@ -78,7 +97,7 @@ class QueryVariationTask:
             varied_values = per_query(qrels, run, ctx.metrics)
             after = mean_effectiveness(varied_values)
             before = {m: sum(original.per_query[m][q] for q in changed) / len(changed) for m in ctx.metrics}
-            report, _ = compare_runs(qrels, {"original": {q: original.run[q] for q in changed}, name: run}, [HEADLINE], seed=ctx.seed)
+            report, _ = compare_runs(qrels, {"original": {q: original.run[q] for q in changed}, name: run}, [HEADLINE], ctx.significance, seed=ctx.seed)
             summary[name] = {
                 "n_changed": len(changed),
                 f"{HEADLINE}_original": before[HEADLINE],

@@ -30,16 +30,17 @@ from itertools import pairwise
 from typing import TYPE_CHECKING, Any
 
 from robustness.errors import ConfigError
-from robustness.text.tokenize import is_stopword, is_word, join_kept, split_tokens
+from robustness.registry import resolve
+from robustness.text.tokenize import is_stopword, is_word, join_kept, match_case, split_tokens
 
 if TYPE_CHECKING:
     from robustness.text.synonyms import SynonymSource
 
 __all__ = [
+    "BUILTIN_VARIATIONS",
     "LOW_CONTENT_WORDS",
     "MIN_TYPO_LENGTH",
     "QWERTY_NEIGHBOURS",
-    "VARIATIONS",
     "Variation",
     "keyword_only",
     "make_synonym_replacement",
@@ -260,14 +261,6 @@ def keyword_only(query: str, rng: random.Random, protected: frozenset[str] = fro
 # -- paraphrasing ------------------------------------------------------------------------------
 
 
-def _match_word_case(candidate: str, like: str) -> str:
-    if like.isupper() and len(like) > 1:
-        return candidate.upper()
-    if like[:1].isupper():
-        return candidate[:1].upper() + candidate[1:]
-    return candidate
-
-
 def synonym_replacement(
     query: str,
     rng: random.Random,
@@ -300,7 +293,7 @@ def synonym_replacement(
         word = tokens[i].lower()
         candidates = [c for c, _ in source.neighbours(word, k) if c.lower() != word]
         if candidates:
-            tokens[i] = _match_word_case(rng.choice(candidates), tokens[i])
+            tokens[i] = match_case(rng.choice(candidates), tokens[i])
             replaced += 1
             if replaced == n_words:
                 break
@@ -312,19 +305,14 @@ def make_synonym_replacement(source: SynonymSource, *, n_words: int = 1, k: int 
     return functools.partial(synonym_replacement, source=source, n_words=n_words, k=k)
 
 
-# -- registry ----------------------------------------------------------------------------------
+# -- applying a variation by name ---------------------------------------------------------------
 
-VARIATIONS: dict[str, Variation] = {
-    "typo_swap": typo_swap,
-    "typo_insert": typo_insert,
-    "typo_delete": typo_delete,
-    "typo_keyboard": typo_keyboard,
-    "word_shuffle": word_shuffle,
-    "stopword_removal": stopword_removal,
-    "keyword_only": keyword_only,
-    "synonym_replacement": synonym_replacement,
-}
-"""Generators by name. ``synonym_replacement`` needs ``source=`` (see `vary_queries`)."""
+BUILTIN_VARIATIONS = (
+    "typo_swap", "typo_insert", "typo_delete", "typo_keyboard",
+    "word_shuffle", "stopword_removal", "keyword_only", "synonym_replacement",
+)
+"""The built-in generators (registered under robustness.query_variations), in taxonomy order.
+``synonym_replacement`` needs ``source=`` (see `vary_queries`)."""
 
 
 def _query_rng(seed: int, name: str, query_id: str) -> random.Random:
@@ -347,12 +335,7 @@ def vary_queries(
     `SynonymSource`) and ``k=`` for ``synonym_replacement``. Queries no variation could change
     come back unchanged; compare with the originals to find them.
     """
-    try:
-        variation = VARIATIONS[name]
-    except KeyError:
-        raise ConfigError(
-            f"unknown query variation {name!r}; known: {', '.join(sorted(VARIATIONS))}"
-        ) from None
+    variation = resolve("query_variation", name)
     if name == "synonym_replacement" and params.get("source") is None:
         raise ConfigError("query variation 'synonym_replacement' needs a synonym source (source=)")
     return {

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import numpy as np
 
 from robustness.errors import ConfigError, RobustnessError
+from robustness.registry import make
 from robustness.text.tokenize import inflection_key
 
 if TYPE_CHECKING:
@@ -431,6 +432,18 @@ class CombinedSource:
         self.threshold = threshold
         self.k = k
 
+    @classmethod
+    def build(
+        cls,
+        threshold: float = 0.5,
+        k: int = 50,
+        vocab_size: int | None = 50_000,
+        wordnet_dir: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> CombinedSource:
+        """WordNet synonyms kept and ranked by GloVe 6B-50d cosine >= threshold (the default source)."""
+        return cls(WordNetSource(wordnet_dir, cache_dir=cache_dir), GloveSource(vocab_size=vocab_size), threshold, k)
+
     def has(self, word: str) -> bool:
         """Whether ``word`` has an embedding vector."""
         return self.embeddings.has(word)
@@ -451,28 +464,15 @@ class CombinedSource:
         return scored[:k]
 
 
-_SOURCE_NAMES = "'glove', 'wordnet', 'combined' or 'counter-fitted:<path>'"
+_COUNTER_FITTED = "counter-fitted:"
 
 
 def load_synonym_source(name: str, **kw: Any) -> SynonymSource:
-    """Build a source by name: ``glove``, ``wordnet``, ``combined`` or ``counter-fitted:<path>``.
-
-    ``kw`` go to the source's constructor; for ``combined``, ``vocab_size`` goes to its GloVe
-    part and ``wordnet_dir`` / ``cache_dir`` to its WordNet part.
-    """
-    if name == "glove":
-        return GloveSource(**kw)
-    if name == "wordnet":
-        return WordNetSource(**kw)
-    if name == "combined":
-        glove_kw = {key: kw.pop(key) for key in ("vocab_size",) if key in kw}
-        wordnet_kw = {key: kw.pop(key) for key in ("wordnet_dir", "cache_dir") if key in kw}
-        return CombinedSource(
-            WordNetSource(**wordnet_kw),
-            GloveSource(**glove_kw),
-            **kw,
-        )
-    prefix = "counter-fitted:"
-    if name.startswith(prefix) and len(name) > len(prefix):
-        return CounterFittedSource(name[len(prefix) :], **kw)
-    raise ConfigError(f"unknown synonym source {name!r}; use {_SOURCE_NAMES}")
+    """Build a registered source by name (``combined``, ``glove``, ``wordnet``, a plug-in's) with
+    ``kw`` as its parameters; ``counter-fitted:<path>`` is short for ``counter-fitted`` with
+    ``path=<path>``."""
+    if name.startswith(_COUNTER_FITTED):
+        if len(name) == len(_COUNTER_FITTED):
+            raise ConfigError("synonym source 'counter-fitted:' needs a vector file: counter-fitted:<path>")
+        return make("synonym_source", "counter-fitted", {"path": name[len(_COUNTER_FITTED) :], **kw})
+    return make("synonym_source", name, kw)

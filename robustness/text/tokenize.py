@@ -18,6 +18,7 @@ __all__ = [
     "is_stopword",
     "is_word",
     "join_kept",
+    "match_case",
     "split_tokens",
     "words",
 ]
@@ -87,6 +88,16 @@ def join_kept(tokens: Sequence[str], keep: Sequence[bool]) -> str:
             pending_space = None
         out.append(token)
     return "".join(out)
+
+
+def match_case(word: str, like: str) -> str:
+    """``word`` in the casing of ``like`` (UPPER, Capitalised, or as given): a replacement
+    keeps the look of the word it replaces."""
+    if len(like) > 1 and like.isupper():
+        return word.upper()
+    if like[:1].isupper():
+        return word[:1].upper() + word[1:]
+    return word
 
 
 def inflection_key(word: str) -> str:

@@ -155,7 +155,7 @@ def fingerprint_triples(triples: Sequence[Triple]) -> str:
 def _base_model_id(base_model: str | Path) -> str:
     """A local checkpoint by its resolved path (so ``minilm``, ``./m`` and ``/abs/m`` agree with
     their folder), else the hub id as given."""
-    from robustness.rankers.transformer import resolve_model
+    from robustness.rankers.loading import resolve_model
 
     source = resolve_model(base_model)
     return str(Path(source).resolve()) if Path(source).exists() else source
@@ -527,7 +527,7 @@ def train_pairwise(
     )
 
     from robustness.device import pick_device
-    from robustness.rankers.transformer import load_pretrained
+    from robustness.rankers.loading import load_pretrained
 
     triples = _validate_triples(triples)
     out_dir = Path(out_dir)

@@ -11,9 +11,12 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import torch
+from typing import TYPE_CHECKING
 
 from robustness.errors import RankerError
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_MODEL = "minilm"
 
@@ -59,8 +62,10 @@ def load_pretrained(loader, model: str | Path, trust_remote_code: bool = False, 
         raise RankerError(f"cannot load model {str(model)!r} as a {where}: {first}") from None
 
 
-def weights_fingerprint(module: torch.nn.Module, *config: object) -> str:
+def weights_fingerprint(module: "torch.nn.Module", *config: object) -> str:
     """Hash of every parameter and buffer plus the given config: identifies what scores."""
+    import torch
+
     digest = hashlib.sha256(repr(config).encode())
     for key, tensor in sorted(module.state_dict().items()):
         digest.update(key.encode())

@@ -4,100 +4,25 @@ Protocol (IDEM / PRADA / MARA family, DESIGN §8): the victim re-ranks a query's
 candidates; targets are Easy-5 (one document from each 10-rank bin of ranks 51–100) and
 Hard-5 (the last five of the list); an attack rewrites a target's text; its new rank is found
 by scoring the rewritten text and inserting that score into the victim's original scores for
-the other documents. Attacks live in `attacks/`; this module only defines what they receive
-(a `Target`, a `Victim`) and what they return (an `AttackOutcome`), and evaluates them.
+the other documents. Attacks live in `robustness.attacks`; the types they receive and return
+are in `robustness.protocols.attack`; this module selects targets and evaluates attacks.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Protocol, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from robustness.data.collection import Collection
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError, RobustnessError
-from robustness.metrics import attack_summary, perturbation_fraction, rank_by_insertion
+from robustness.metrics import attack_summary, perturbation_fraction, rank_by_insertion, ranked
+from robustness.protocols.attack import Attack, AttackOutcome, Target, Victim
 
 TARGET_GROUPS = ("easy", "hard")
-
-
-@dataclass(frozen=True)
-class Target:
-    """A document to promote for a query, and where the victim ranks it now."""
-
-    query_id: str
-    query: str
-    doc_id: str
-    text: str
-    old_rank: int
-    group: str
-
-
-class BudgetExhausted(Exception):
-    """Raised by `Victim` when an attack asks for more victim queries than its budget."""
-
-
-class Victim:
-    """Decision-based black-box access: the attacker sees ranks, and every query is counted.
-
-    `ranks(texts)` scores all candidate texts of one search step in one engine call and
-    returns where each would land in the query's list (the target's original entry removed).
-    """
-
-    def __init__(self, engine: ScoringEngine, query: str, other_scores: np.ndarray, budget: int | None = None):
-        self._engine = engine
-        self._query = query
-        self._others = np.asarray(other_scores, dtype=np.float64)
-        self.budget = budget
-        self.queries_used = 0
-
-    def ranks(self, texts: Sequence[str]) -> list[int]:
-        if self.budget is not None and self.queries_used + len(texts) > self.budget:
-            raise BudgetExhausted(f"victim query budget {self.budget} exhausted")
-        self.queries_used += len(texts)
-        scores = self._engine.score([self._query] * len(texts), list(texts))
-        return [rank_by_insertion(self._others, s) for s in scores]
-
-
-@dataclass
-class AttackOutcome:
-    """What an attack produced for one target: the new text and a record of its edits."""
-
-    text: str
-    edits: list[dict[str, Any]] = field(default_factory=list)
-
-
-@dataclass
-class AttackSetup:
-    """What an attack may use to prepare itself for one victim before attacking (optional hook).
-
-    PRADA, for instance, trains a surrogate from the victim's rankings of training queries:
-    it reaches the victim only through `engine` (black box) and reports how many victim
-    queries the preparation cost.
-    """
-
-    ranker_name: str
-    engine: ScoringEngine
-    collection: Collection
-    seed: int
-    candidates_k: int
-    progress: bool = True
-
-
-class Attack(Protocol):
-    """Transforms a target document; may query the victim (counted) to guide its search.
-
-    An attack may also define `setup(AttackSetup) -> dict` (called once per victim before any
-    target; the returned figures are reported, e.g. surrogate fidelity, setup victim queries).
-    """
-
-    name: str
-
-    def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome: ...
 
 
 @dataclass
@@ -118,7 +43,7 @@ class AttackResult:
     ss: float | None = None
 
 
-def select_targets(ranked: Sequence[str], rng: random.Random, exclude: set[str] = frozenset(), list_size: int = 100) -> dict[str, list[tuple[str, int]]]:
+def select_targets(order: Sequence[str], rng: random.Random, exclude: set[str] = frozenset(), list_size: int = 100) -> dict[str, list[tuple[str, int]]]:
     """Easy-5 and Hard-5 targets of a full ranked list, as (doc id, 1-based rank).
 
     Easy-5: one random document from each of five equal bins of the list's lower half (ranks
@@ -126,9 +51,9 @@ def select_targets(ranked: Sequence[str], rng: random.Random, exclude: set[str] 
     documents (`exclude`) are not promoted: the attacks push irrelevant content up. A list
     shorter than `list_size` yields no targets (its ranks are not comparable).
     """
-    if len(ranked) < list_size or list_size < 10:
+    if len(order) < list_size or list_size < 10:
         return {"easy": [], "hard": []}
-    eligible = [(doc, rank) for rank, doc in enumerate(ranked[:list_size], 1) if doc not in exclude]
+    eligible = [(doc, rank) for rank, doc in enumerate(order[:list_size], 1) if doc not in exclude]
     half = list_size // 2
     bin_size = (list_size - half) // 5
     easy: list[tuple[str, int]] = []
@@ -164,12 +89,12 @@ def evaluate_attack(
     jobs: list[tuple[Target, np.ndarray]] = []
     for qid in sorted(queries):
         scores = rankings[qid]
-        ranked = sorted(scores, key=lambda d: (-scores[d], d))
-        chosen = select_targets(ranked, make_rng("targets", qid), relevant.get(qid, set()), list_size)
+        order = ranked(scores)
+        chosen = select_targets(order, make_rng("targets", qid), relevant.get(qid, set()), list_size)
         for group in groups:
             for doc_id, rank in chosen[group]:
-                others = np.array([scores[d] for d in ranked if d != doc_id])
-                jobs.append((Target(qid, queries[qid], doc_id, docs[doc_id], rank, group), others))
+                others = np.array([scores[d] for d in order if d != doc_id])
+                jobs.append((Target.single(qid, queries[qid], doc_id, docs[doc_id], rank, group), others))
     if not jobs:
         raise RobustnessError(
             f"no attack targets: none of the {len(queries)} queries has a full list of {list_size} candidates "
@@ -183,7 +108,7 @@ def evaluate_attack(
 
         iterator = tqdm(jobs, desc=f"attack {attack.name}", unit="target", leave=False)
     for target, others in iterator:
-        victim = Victim(engine, target.query, others, victim_budget)
+        victim = Victim(engine, [target.query], [others], victim_budget)
         started = time.perf_counter()
         outcome = attack.attack(target, victim, make_rng("attack", attack.name, target.query_id, target.doc_id))
         outcomes.append((outcome, victim.queries_used, time.perf_counter() - started))
@@ -196,7 +121,7 @@ def evaluate_attack(
             attack=attack.name, query_id=target.query_id, doc_id=target.doc_id, group=target.group,
             old_rank=target.old_rank, new_rank=rank_by_insertion(others, final[i]),
             pp=perturbation_fraction(target.text, outcome.text), victim_queries=used, seconds=seconds,
-            edits=outcome.edits, adversarial_text=outcome.text, ss=None if ss is None else float(ss[i]),
+            edits=[edit.as_record() for edit in outcome.edits], adversarial_text=outcome.text, ss=None if ss is None else float(ss[i]),
         ))
     return results
 

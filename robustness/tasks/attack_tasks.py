@@ -1,0 +1,174 @@
+"""Tasks 4 and 5 — defence against adversarial operations (Wu et al., TOIS 2022).
+
+Both run attacks under the protocol of `robustness.protocols.evaluation` on a seeded sample of
+test queries and report the attack figures per target group (Easy-5, Hard-5, all). Attacks are
+looked up by name in the registry (`robustness.attacks` entry points), so these tasks never
+import an attack.
+
+- adv_spam: keyword stuffing ("Query+") at the start, the end, and repeated; also how much the
+  stuffed documents degrade the ranking of the truly relevant ones (nDCG@10 before/after).
+- adv_substitution: word-substitution attacks (PRADA and baselines).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Mapping, Sequence
+
+from robustness.config import ComponentSpec
+from robustness.errors import ConfigError
+from robustness.metrics import HEADLINE, mean_effectiveness, per_query
+from robustness.protocols.attack import AttackSetup
+from robustness.protocols.evaluation import evaluate_attack, records, summarise
+from robustness.registry import check_params, make
+from robustness.tasks.base import RunDict, TaskContext
+
+TargetGroup = Literal["easy", "hard"]
+
+
+class AttackTask:
+    """Runs attacks on Easy-5 / Hard-5 targets of a seeded sample of queries.
+
+    - `attacks`: registered attack names with their params ({name, params} or a bare name);
+    - `max_queries`: attacked queries, sampled among those with a full candidate list (50);
+    - `groups`: target groups (easy, hard);
+    - `victim_budget`: most victim queries per target (None: the attacks' own limits);
+    - `semantic_similarity`: measure SS of original and adversarial documents (costs an
+      encoder pass per target).
+    """
+
+    name = "attack_task"
+
+    def __init__(
+        self,
+        attacks: Sequence[ComponentSpec | str],
+        max_queries: int | None = 50,
+        groups: Sequence[TargetGroup] = ("easy", "hard"),
+        victim_budget: int | None = None,
+        semantic_similarity: bool = False,
+    ) -> None:
+        if max_queries is not None and max_queries < 1:
+            raise ConfigError(f"{self.name} max_queries must be >= 1 or null, got {max_queries}")
+        if victim_budget is not None and victim_budget < 1:
+            raise ConfigError(f"{self.name} victim_budget must be >= 1 or null, got {victim_budget}")
+        if not attacks:
+            raise ConfigError(f"{self.name} needs at least one attack")
+        self.attacks = [ComponentSpec(name=a) if isinstance(a, str) else a for a in attacks]
+        for i, attack in enumerate(self.attacks):  # fail before any model runs, not mid-run
+            check_params("attack", attack.name, attack.params, where=f"{self.name} attacks.{i}.params")
+        self.max_queries = max_queries
+        self.groups = tuple(groups)
+        self.victim_budget = victim_budget
+        self.semantic_similarity = semantic_similarity
+        self._similarity = None
+
+    def _similarity_fn(self, ctx: TaskContext):
+        if not self.semantic_similarity:
+            return None
+        if self._similarity is None:
+            from robustness.text.similarity import SentenceSimilarity
+
+            self._similarity = SentenceSimilarity(device=ctx.device)
+        return self._similarity
+
+    def _queries(self, ctx: TaskContext, run: RunDict) -> tuple[dict[str, str], int]:
+        """A seeded sample of `max_queries` among the queries whose candidate list is full, and
+        how many were left out for a short list: Easy-5/Hard-5 ranks are defined on a full
+        top-`candidates_k` list, and `max_queries` is the number of queries attacked."""
+        ids = sorted(q for q in ctx.queries if len(run.get(q, {})) >= ctx.candidates_k)
+        short = len(ctx.queries) - len(ids)
+        if self.max_queries is not None and self.max_queries < len(ids):
+            ids = sorted(ctx.rng(self.name, "queries").sample(ids, self.max_queries))
+        return {q: ctx.queries[q] for q in ids}, short
+
+    def run(self, ctx: TaskContext, ranker_name: str) -> dict[str, Any]:
+        run = ctx.results[ranker_name].run
+        queries, short = self._queries(ctx, run)
+        relevant = {q: {d for d, g in ctx.qrels[q].items() if g > 0} for q in queries}
+        summary: dict[str, Any] = {}
+        details: dict[str, Any] = {}
+        for i, spec in enumerate(self.attacks):
+            attack = make("attack", spec.name, spec.params, where=f"{self.name} attacks.{i}.params")
+            setup_figures = {}
+            if hasattr(attack, "setup"):
+                setup = AttackSetup(ranker_name, ctx.engine(ranker_name), ctx.collection, ctx.seed, ctx.candidates_k, ctx.progress, ctx.device)
+                setup_figures = attack.setup(setup) or {}
+            results = evaluate_attack(
+                ctx.engine(ranker_name), attack, queries, run, ctx.collection.docs, relevant,
+                lambda *salt: ctx.rng(self.name, ranker_name, *salt),
+                groups=self.groups,
+                victim_budget=self.victim_budget,
+                progress=ctx.progress,
+                list_size=ctx.candidates_k,
+                similarity=self._similarity_fn(ctx),
+            )
+            for group, figures in summarise(results).items():
+                summary[f"{attack.name} {group}"] = figures
+            extra = self._extra(ctx, ranker_name, queries, results)
+            if extra:
+                summary[f"{attack.name} ranking"] = extra
+            if setup_figures:
+                summary[f"{attack.name} setup"] = setup_figures
+            details[attack.name] = {"records": records(results), **extra, "setup": setup_figures}
+        return {"summary": summary, "details": details, "n_queries": len(queries), "n_short_lists": short}
+
+    def _extra(self, ctx: TaskContext, ranker_name: str, queries: Mapping[str, str], results: list) -> dict[str, Any]:
+        return {}
+
+    def headline(self, figures: Mapping[str, Any]) -> tuple[str, float] | None:
+        hard = [(k, v) for k, v in figures["summary"].items() if k.endswith(" hard")]
+        if not hard:
+            return None
+        key, values = hard[0]
+        return f"ASR % ({key})", values["asr"]
+
+
+STUFFING = (
+    ComponentSpec(name="keyword_stuffing", params={"position": "start"}),
+    ComponentSpec(name="keyword_stuffing", params={"position": "end"}),
+    ComponentSpec(name="keyword_stuffing", params={"position": "repeat"}),
+)
+
+
+class SpamTask(AttackTask):
+    """4. adversarial: document manipulation by keyword stuffing (Query+ at the start, end, repeated)."""
+
+    name = "adv_spam"
+
+    def __init__(
+        self,
+        attacks: Sequence[ComponentSpec | str] = STUFFING,
+        max_queries: int | None = 50,
+        groups: Sequence[TargetGroup] = ("easy", "hard"),
+        victim_budget: int | None = None,
+        semantic_similarity: bool = False,
+    ) -> None:
+        super().__init__(attacks, max_queries, groups, victim_budget, semantic_similarity)
+
+    def _extra(self, ctx: TaskContext, ranker_name: str, queries: Mapping[str, str], results: list) -> dict[str, Any]:
+        """nDCG@10 of the real relevant documents once every stuffed target is in the list."""
+        run = ctx.results[ranker_name].run
+        engine = ctx.engine(ranker_name)
+        attacked = {q: dict(run[q]) for q in queries}
+        scores = engine.score([queries[r.query_id] for r in results], [r.adversarial_text for r in results])
+        for record, score in zip(results, scores):
+            attacked[record.query_id][record.doc_id] = float(score)
+        qrels = {q: ctx.qrels[q] for q in queries}
+        before = mean_effectiveness(per_query(qrels, {q: run[q] for q in queries}, [HEADLINE]))[HEADLINE]
+        after = mean_effectiveness(per_query(qrels, attacked, [HEADLINE]))[HEADLINE]
+        return {f"{HEADLINE}_before": before, f"{HEADLINE}_after": after}
+
+
+class SubstitutionTask(AttackTask):
+    """5. adversarial: word-substitution perturbation (PRADA against random substitution by default)."""
+
+    name = "adv_substitution"
+
+    def __init__(
+        self,
+        attacks: Sequence[ComponentSpec | str] = (ComponentSpec(name="prada"), ComponentSpec(name="random_substitution")),
+        max_queries: int | None = 50,
+        groups: Sequence[TargetGroup] = ("easy", "hard"),
+        victim_budget: int | None = None,
+        semantic_similarity: bool = True,
+    ) -> None:
+        super().__init__(attacks, max_queries, groups, victim_budget, semantic_similarity)
