@@ -70,8 +70,14 @@ def test_fresh_import_is_offline_and_leaves_the_process_alone(tmp_path) -> None:
         import nltk
         nltk.download = refuse
         existing = logging.getLogger("robustness.some.module")
+        import importlib.util
+        from robustness.attacks import textattack_bridge as bridge
         from robustness.attacks.textattack_bridge import TextAttackRecipe, blocked_downloads, load_textattack
+        from robustness.attacks.textattack_compat import _OPTIONAL_MODULES
+        cheap_import = "torch" not in sys.modules and "textattack" not in sys.modules
+        missing = sorted(name for name in _OPTIONAL_MODULES if importlib.util.find_spec(name) is None)
         ta = load_textattack()
+        from robustness.attacks import textattack_classes
         import textattack.shared.utils.strings as strings
         placeholder_error = None
         try:
@@ -91,6 +97,10 @@ def test_fresh_import_is_offline_and_leaves_the_process_alone(tmp_path) -> None:
             "nltk_download_restored": nltk.download is refuse,
             "placeholder_error": placeholder_error,
             "flair_after": flair_after,
+            "cheap_import": cheap_import,
+            "missing_after": sorted(name for name in missing if importlib.util.find_spec(name) is None),
+            "missing": missing,
+            "classes_lazy": bridge.RankGoalFunction is textattack_classes.RankGoalFunction,
         }))
         """
     )
@@ -108,6 +118,9 @@ def test_fresh_import_is_offline_and_leaves_the_process_alone(tmp_path) -> None:
     if importlib.util.find_spec("flair") is None:
         assert "flair" in report["placeholder_error"] and "pip install flair" in report["placeholder_error"]
         assert report["flair_after"] == "missing"  # the placeholder does not outlive the import
+    assert report["missing_after"] == report["missing"]  # nor does any other
+    assert report["cheap_import"]  # the bridge imports neither TextAttack nor torch ...
+    assert report["classes_lazy"]  # ... until its TextAttack subclasses are asked for
     assert "Downloading" not in done.stderr
 
 
@@ -225,6 +238,23 @@ def test_goal_function_scores_rank_improvement(cranfield, bm25_setting) -> None:
     assert same.goal_status == GoalFunctionResultStatus.SEARCHING
     goal.get_results([stuffed])  # cached: no victim query
     assert victim.queries_used == 3
+
+
+def test_glove_embedding_is_glove_source() -> None:
+    """TextAttack's GloVe rows are GloveSource's neighbours, in order, past its threshold."""
+    from robustness.attacks.textattack_classes import glove_embedding
+    from robustness.text.synonyms import GloveSource
+
+    embedding, source = glove_embedding(50_000, 50), GloveSource(vocab_size=50_000, k=50)
+    row = embedding.word2index("car")
+    assert source.vocabulary["car"] == row and source.words[row] == "car"
+    assert len(source.words) == len(source.vectors) == 400_000
+    neighbours = [embedding.index2word(j) for j in embedding.nearest_neighbours(row, 50)]
+    above = [word for word, _ in source.neighbours("car")]  # the 32 with cosine >= 0.7
+    assert len(neighbours) == 50 > len(above) and neighbours[: len(above)] == above
+    assert not {"car", "cars"} & set(neighbours)
+    cosine = embedding.get_cos_sim("car", neighbours[0])  # what WordEmbeddingDistance reads
+    assert cosine == pytest.approx(source.similarity("car", neighbours[0]), abs=1e-6)
 
 
 def test_bad_params_are_config_errors() -> None:

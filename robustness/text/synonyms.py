@@ -27,8 +27,9 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -112,6 +113,24 @@ class EmbeddingSource:
     def threshold(self) -> float:
         """Minimum cosine of a neighbour; fixed at construction because results are memoised."""
         return self._threshold
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The raw vector table (possibly memory-mapped), one row per word given."""
+        return self._vectors
+
+    @property
+    def vocabulary(self) -> Mapping[str, int]:
+        """Read-only: lower-cased word -> its row in `vectors` (the first spelling's)."""
+        return MappingProxyType(self._index)
+
+    @functools.cached_property
+    def words(self) -> list[str | None]:
+        """The lower-cased word of each row of `vectors` (``None`` for a repeated spelling)."""
+        words: list[str | None] = [None] * len(self._vectors)
+        for word, row in self._index.items():
+            words[row] = word
+        return words
 
     def has(self, word: str) -> bool:
         """Whether ``word`` (any case) has a vector."""
