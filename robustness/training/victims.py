@@ -14,7 +14,7 @@ from typing import Any
 
 from robustness.data import bm25_candidates, load_collection
 from robustness.rankers.cross_encoder import CrossEncoderRanker
-from robustness.training.pairwise import TrainConfig, model_cache_path, train_pairwise, training_fingerprint, triples_from_qrels
+from robustness.training import TrainConfig, model_cache_path, train_pairwise, training_fingerprint, triples_from_qrels
 
 
 def train_cross_encoder(
