@@ -25,7 +25,7 @@ def main(verbose: bool) -> None:
 
 @main.command()
 @click.argument("spec", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec field, e.g. --set max_queries=50 or --set tasks.0.params.k=5.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a spec field, e.g. --set max_queries=50 or --set tasks.0.params.max_queries=5.")
 @click.option("--ranker", "extra_rankers", multiple=True, metavar="TYPE", help="Add a ranker: a built-in name, an entry-point name or module:Class.")
 @click.option("--output", type=click.Path(file_okay=False, path_type=Path), help="Results directory (default: the spec's output_dir).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")

@@ -7,6 +7,8 @@ no spec runs benchmarks/specs/default.yaml's content.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +69,9 @@ class BenchmarkSpec(BaseModel):
     reference: str = "bm25"
     tasks: list[TaskSpec] = Field(default_factory=list)
     metrics: list[str] = Field(default_factory=lambda: ["ndcg@10", "mrr@10", "map"])
+    relevance_threshold: int | None = Field(default=None, ge=1)
     significance: str = "student"
-    output_dir: str = "results/{name}"
+    output_dir: str = "results/{name}-{hash}"
     cache: bool = True
     device: str = "auto"
 
@@ -88,16 +91,27 @@ class BenchmarkSpec(BaseModel):
             raise ValueError("must be one of student, fisher, tukey, wilcoxon")
         return value
 
+    def spec_hash(self) -> str:
+        """Short hash of everything that decides the results (not where they go, nor caching):
+        two runs of the same resolved spec share it, any other spec gets another."""
+        decisive = self.model_dump(exclude={"output_dir", "cache"})
+        return hashlib.sha256(json.dumps(decisive, sort_keys=True, default=str).encode()).hexdigest()[:8]
+
     def results_dir(self) -> Path:
-        return Path(self.output_dir.format(name=self.name))
+        """`output_dir` with `{name}` and `{hash}` filled in (default `results/<name>-<hash>`)."""
+        try:
+            return Path(self.output_dir.format(name=self.name, hash=self.spec_hash()))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"spec field output_dir {self.output_dir!r}: only {{name}} and {{hash}} can be filled in ({exc})") from None
 
 
-def _parse_value(text: str) -> Any:
+def _parse_value(key: str, text: str) -> Any:
     """`--set` values are YAML scalars/lists: `5`, `true`, `[bm25, minilm]`, `scifact`."""
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"--set {key}={text}: the value is not valid YAML ({problem}); quote it to pass a string") from None
 
 
 def _child(node: Any, part: str, key: str) -> Any:
@@ -128,11 +142,20 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     if isinstance(node, list):
         if not last.isdigit() or int(last) >= len(node):
             raise ConfigError(f"--set {key}: the list has no item {last!r}")
-        node[int(last)] = _parse_value(raw)
+        node[int(last)] = _parse_value(key, raw)
     elif isinstance(node, dict):
-        node[last] = _parse_value(raw)
+        node[last] = _parse_value(key, raw)
     else:
         raise ConfigError(f"--set {key}: cannot go below the plain value {node!r}")
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The YAML error's problem with its line and column (1-based), on one line."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context = getattr(exc, "context", None)
+    return f"{where}{problem}" + (f" ({context})" if context else "")
 
 
 def load_spec(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), data: dict[str, Any] | None = None) -> BenchmarkSpec:
@@ -145,8 +168,10 @@ def load_spec(path: str | Path | None = None, overrides: list[str] | tuple[str, 
                 raise ConfigError(f"spec file not found: {path}")
             try:
                 data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            except UnicodeDecodeError as exc:
+                raise ConfigError(f"spec {path} is not valid UTF-8 (byte {exc.start})") from None
             except yaml.YAMLError as exc:
-                raise ConfigError(f"spec {path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+                raise ConfigError(f"spec {path} is not valid YAML: {_yaml_problem(exc)}") from None
             if not isinstance(data, dict):
                 raise ConfigError(f"spec {path} must be a mapping of fields")
     data = yaml.safe_load(yaml.safe_dump(data))  # a deep copy the overrides may edit

@@ -13,6 +13,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from robustness.errors import ConfigError
+
 EFFECTIVENESS = ("ndcg@10", "mrr@10", "map")
 HEADLINE = "ndcg@10"
 RANK_THRESHOLDS = (10, 20, 50, 100)
@@ -40,8 +42,56 @@ def break_ties(run: Run) -> dict[str, dict[str, float]]:
     return out
 
 
-def per_query(qrels: Mapping[str, Mapping[str, int]], run: Run, metrics: Sequence[str] = EFFECTIVENESS) -> dict[str, dict[str, float]]:
-    """metric -> query id -> value, over the queries of `qrels`; a query the run misses scores 0."""
+GRADED = ("ndcg", "ndcg_burges", "dcg", "dcg_burges")
+"""ranx metrics that use the relevance grade as gain; every other metric is binary."""
+
+
+def is_graded(metric: str) -> bool:
+    return metric.split("@")[0] in GRADED
+
+
+# Collections whose binary metrics count a higher grade as relevant: TREC Deep Learning judges
+# passages 0..3 and counts grade >= 2 as relevant.
+_THRESHOLD_CONVENTIONS = {"trec-dl": 2}
+
+
+def default_relevance_threshold(source: str) -> int:
+    """The relevance threshold a collection's community uses (by its source: `irds:...trec-dl...`
+    gets 2), 1 otherwise."""
+    return next((t for key, t in _THRESHOLD_CONVENTIONS.items() if key in source), 1)
+
+
+def check_metrics(metrics: Sequence[str], where: str = "metrics") -> None:
+    """Fail in one line, before any scoring, on a metric name ranx does not know."""
+    from ranx import Qrels, Run as RanxRun, evaluate
+
+    if not metrics:
+        raise ConfigError(f"{where}: name at least one metric")
+    for metric in metrics:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                evaluate(Qrels({"q": {"d": 1}}), RanxRun({"q": {"d": 1.0}}), [metric])
+        except Exception as exc:  # ranx raises ValueError / KeyError / IndexError for bad names
+            raise ConfigError(f"{where}: unknown metric {metric!r} ({str(exc).splitlines()[0]})") from None
+
+
+def ranx_name(metric: str, relevance_threshold: int = 1) -> str:
+    """The ranx name that applies a relevance threshold to a binary metric (ranx's `-l<N>`
+    suffix: "mrr@10" at threshold 2 is "mrr@10-l2"); graded metrics keep every grade."""
+    if relevance_threshold == 1 or is_graded(metric) or "-l" in metric:
+        return metric
+    return f"{metric}-l{relevance_threshold}"
+
+
+def per_query(
+    qrels: Mapping[str, Mapping[str, int]], run: Run, metrics: Sequence[str] = EFFECTIVENESS, relevance_threshold: int = 1
+) -> dict[str, dict[str, float]]:
+    """metric -> query id -> value, over the queries of `qrels`; a query the run misses scores 0.
+
+    Binary metrics (MRR, MAP, precision, recall...) count a document as relevant from grade
+    `relevance_threshold` on (TREC Deep Learning: 2); graded ones (nDCG) use every grade as gain.
+    """
     from ranx import Qrels, Run as RanxRun, evaluate
 
     qids = sorted(qrels)
@@ -49,19 +99,20 @@ def per_query(qrels: Mapping[str, Mapping[str, int]], run: Run, metrics: Sequenc
     out = {m: {q: 0.0 for q in qids} for m in metrics}
     if not present:
         return out
+    names = {m: ranx_name(m, relevance_threshold) for m in metrics}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # numba's uint64 cast notices
         values = evaluate(
             Qrels({q: dict(qrels[q]) for q in present}),
             RanxRun(break_ties({q: run[q] for q in present})),
-            list(metrics),
+            list(names.values()),
             return_mean=False,
             make_comparable=False,
         )
     if len(metrics) == 1:
-        values = {metrics[0]: values}
+        values = {names[metrics[0]]: values}
     for metric in metrics:
-        for qid, value in zip(present, np.atleast_1d(values[metric])):
+        for qid, value in zip(present, np.atleast_1d(values[names[metric]])):
             out[metric][qid] = float(value)
     return out
 

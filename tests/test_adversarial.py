@@ -35,6 +35,16 @@ def test_select_targets_easy_and_hard() -> None:
         assert _rank(doc) == rank
 
 
+def test_easy_and_hard_targets_never_overlap() -> None:
+    """The 91-100 bin holds the Hard-5: an Easy-5 draw from it must avoid them, or "all" would
+    count one (query, document) twice."""
+    for seed in range(200):
+        chosen = select_targets(RANKED, random.Random(seed))
+        easy, hard = {d for d, _ in chosen["easy"]}, {d for d, _ in chosen["hard"]}
+        assert not easy & hard
+        assert 91 <= chosen["easy"][-1][1] <= 95  # the last bin still yields an Easy target
+
+
 def test_select_targets_excludes_relevant_documents() -> None:
     relevant = {"d100", "d099", "d055", "d051", "d052", "d053", "d054", "d056", "d057", "d058", "d059", "d060"}
     for seed in range(20):

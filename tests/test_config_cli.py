@@ -28,7 +28,9 @@ def test_defaults() -> None:
     assert spec.reference == "bm25" and spec.tasks == []
     assert spec.metrics == ["ndcg@10", "mrr@10", "map"]
     assert spec.significance == "student" and spec.cache is True
-    assert spec.results_dir() == Path("results/benchmark")
+    assert spec.results_dir() == Path(f"results/benchmark-{spec.spec_hash()}")
+    assert load_spec(overrides=["max_queries=20"]).spec_hash() != spec.spec_hash()  # another spec, another directory
+    assert load_spec(overrides=["cache=false"]).spec_hash() == spec.spec_hash()  # caching changes no figure
 
 
 def test_default_spec_file() -> None:
@@ -38,7 +40,7 @@ def test_default_spec_file() -> None:
     assert [r.type for r in spec.rankers] == [r if isinstance(r, str) else r["type"] for r in raw["rankers"]]
     assert [t.name for t in spec.tasks] == [t if isinstance(t, str) else t["name"] for t in raw.get("tasks") or []]
     assert "bm25" in [r.type for r in spec.rankers]  # the paper's reference
-    assert spec.results_dir() == Path("results/default")
+    assert spec.results_dir() == Path(f"results/default-{spec.spec_hash()}")
 
 
 @pytest.fixture

@@ -164,7 +164,7 @@ def test_failing_ranker_is_recorded_and_the_others_kept(tmp_path) -> None:
     results = run_benchmark(spec, rankers=[CallableRanker(nan_ranker, name="nanny"), CallableRanker(word_overlap, name="overlap")], output_dir=tmp_path, progress=False)
     assert len(results.errors) == 1 and "'nanny'" in results.errors[0] and "non-finite" in results.errors[0]
     data = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
-    assert data["rankers"]["nanny"] == {"error": results.errors[0]}
+    assert results.errors[0] == f"ranker nanny: {data['rankers']['nanny']['error']}"
     assert data["errors"] == results.errors
     for kept in ("bm25", "overlap"):
         assert set(data["rankers"][kept]["per_query"]["ndcg@10"]) and (tmp_path / "runs" / f"{kept}.trec").is_file()
@@ -198,11 +198,28 @@ def test_unknown_task_fails_before_any_work(tmp_path) -> None:
     assert not (tmp_path / "out").exists()
 
 
+def _tiny_beir(folder, n_common: int = 30) -> str:
+    """A BEIR folder where query 'full' matches every document and 'short' only three."""
+    folder.mkdir()
+    (folder / "qrels").mkdir()
+    docs = [{"_id": f"d{i:02d}", "text": f"common words {'rare term' if i < 3 else 'filler'} number {i}"} for i in range(n_common)]
+    (folder / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in docs), encoding="utf-8")
+    queries = [{"_id": "full", "text": "common words"}, {"_id": "short", "text": "rare term"}]
+    (folder / "queries.jsonl").write_text("\n".join(json.dumps(q) for q in queries), encoding="utf-8")
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nfull\td05\t1\nshort\td01\t1\n", encoding="utf-8")
+    return f"beir:{folder}"
+
+
 def test_short_candidate_lists_are_not_silently_unattacked(tmp_path) -> None:
-    spec = dict(SPEC, max_queries=3, candidates_k=20, tasks=[{"name": "adv_spam", "params": {"max_queries": 2}}])
-    results = run_benchmark(spec, output_dir=tmp_path, progress=False)
-    records = results.data["tasks"]["adv_spam"]["bm25"]["details"]["query+start"]["records"]
-    assert records or results.errors
+    dataset = _tiny_beir(tmp_path / "tiny")
+    spec = dict(SPEC, dataset=dataset, max_queries=None, candidates_k=12, tasks=[{"name": "adv_spam", "params": {"max_queries": 2}}])
+    results = run_benchmark(spec, output_dir=tmp_path / "out", progress=False)
+    assert not results.errors
+    figures = results.data["tasks"]["adv_spam"]["bm25"]
+    records = figures["details"]["query+start"]["records"]
+    assert {r["query_id"] for r in records} == {"full"}  # the 3-document list is not attacked ...
+    assert figures["n_short_lists"] == 1 and figures["n_queries"] == 1  # ... and is counted
+    assert "adv_spam on bm25: 1 queries left out" in (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
 
 
 def integer_overlap(queries, docs):

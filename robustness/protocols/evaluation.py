@@ -46,22 +46,25 @@ class AttackResult:
 def select_targets(order: Sequence[str], rng: random.Random, exclude: set[str] = frozenset(), list_size: int = 100) -> dict[str, list[tuple[str, int]]]:
     """Easy-5 and Hard-5 targets of a full ranked list, as (doc id, 1-based rank).
 
-    Easy-5: one random document from each of five equal bins of the list's lower half (ranks
-    51–100 in 10-rank bins for the papers' top-100); Hard-5: the last five. Judged-relevant
-    documents (`exclude`) are not promoted: the attacks push irrelevant content up. A list
-    shorter than `list_size` yields no targets (its ranks are not comparable).
+    Hard-5: the last five of the list; Easy-5: one random document from each of five equal
+    bins of the list's lower half (ranks 51–100 in 10-rank bins for the papers' top-100),
+    never one of the Hard-5, so the two groups are disjoint and "all" counts every target
+    once. Judged-relevant documents (`exclude`) are not promoted: the attacks push irrelevant
+    content up. A list shorter than `list_size` yields no targets (its ranks are not comparable).
     """
     if len(order) < list_size or list_size < 10:
         return {"easy": [], "hard": []}
     eligible = [(doc, rank) for rank, doc in enumerate(order[:list_size], 1) if doc not in exclude]
+    hard = eligible[-5:]
+    hard_docs = {doc for doc, _ in hard}
     half = list_size // 2
     bin_size = (list_size - half) // 5
     easy: list[tuple[str, int]] = []
     for start in range(half + 1, half + 1 + 5 * bin_size, bin_size):
-        in_bin = [item for item in eligible if start <= item[1] < start + bin_size]
+        in_bin = [item for item in eligible if start <= item[1] < start + bin_size and item[0] not in hard_docs]
         if in_bin:
             easy.append(rng.choice(in_bin))
-    return {"easy": easy, "hard": eligible[-5:]}
+    return {"easy": easy, "hard": hard}
 
 
 def evaluate_attack(

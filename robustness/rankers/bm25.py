@@ -75,6 +75,7 @@ class BM25Ranker:
         self._stem = _stemmer()
         self._indexes: dict[str, _CorpusIndex] = {}
         self._active: _CorpusIndex | None = None
+        self._keys: dict[int, tuple[Mapping[str, str], int, str]] = {}  # id(corpus) -> (corpus, size, key)
 
     # -- statistics ---------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> list[list[str]]:
@@ -89,10 +90,24 @@ class BM25Ranker:
         Indexes are kept per corpus, so switching between collections (in-domain and OOD
         tasks) never re-indexes, and the fingerprint always names the active corpus.
         """
-        key = hashlib.sha256("\x00".join(f"{i}\x01{t}" for i, t in corpus.items()).encode()).hexdigest()[:16]
+        key = self._corpus_key(corpus)
         if key not in self._indexes:
             self._indexes[key] = _CorpusIndex.build(key, list(corpus), self.tokenize(list(corpus.values())), self.k1, self.b)
         self._active = self._indexes[key]
+
+    def _corpus_key(self, corpus: Mapping[str, str]) -> str:
+        """Content hash of a corpus, computed once per corpus object: tasks switch corpora often,
+        and hashing SciFact's 5k abstracts on every switch costs more than the switch. The
+        corpus object is kept referenced so its id cannot be reused by another one."""
+        known = self._keys.get(id(corpus))
+        if known is not None and known[0] is corpus and known[1] == len(corpus):
+            return known[2]
+        digest = hashlib.sha256()
+        for n, (doc_id, text) in enumerate(corpus.items()):
+            digest.update(f"{chr(0) if n else ''}{doc_id}\x01{text}".encode())
+        key = digest.hexdigest()[:16]
+        self._keys[id(corpus)] = (corpus, len(corpus), key)
+        return key
 
     def _require_prepared(self) -> _CorpusIndex:
         if self._active is None:

@@ -75,13 +75,25 @@ def task_table(task_results: Mapping[str, Any]) -> str:
     return "\n\n".join(tables)
 
 
+def short_list_notes(data: Mapping[str, Any]) -> list[str]:
+    """One line per task cell that left queries out because their candidate list was short."""
+    notes = []
+    for task, results in (data.get("tasks") or {}).items():
+        for ranker, figures in results.items():
+            short = figures.get("n_short_lists") if isinstance(figures, Mapping) else None
+            if short:
+                notes.append(f"{task} on {ranker}: {short} queries left out (candidate list shorter than {data['dataset']['candidates_k']}); {figures.get('n_queries')} attacked")
+    return notes
+
+
 def render_markdown(data: Mapping[str, Any]) -> str:
     dataset = data["dataset"]
     parts = [
         f"# Robustness report: {data['name']}",
         "",
         f"Dataset `{dataset['name']}` ({dataset['source']}, fingerprint `{dataset['fingerprint']}`), split "
-        f"`{dataset['split']}`, {dataset['n_queries']} queries, BM25 top-{dataset['candidates_k']} re-ranked. "
+        f"`{dataset['split']}`, {dataset['n_queries']} queries, BM25 top-{dataset['candidates_k']} re-ranked; binary metrics "
+        f"count grade ≥ {dataset.get('relevance_threshold', 1)} as relevant. "
         f"Seed {data['seed']}. Versions: " + ", ".join(f"{k} {v}" for k, v in data["versions"].items()) + ".",
         "",
         "## Rankers",
@@ -98,6 +110,11 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         parts += ["", "## Robustness profile", "", profile]
     for task, results in (data.get("tasks") or {}).items():
         parts += ["", f"## Task `{task}`", "", task_table(results)]
+    notes = short_list_notes(data)
+    if notes:
+        parts += ["", "## Queries left out", ""] + [f"- {n}" for n in notes]
+    if data.get("data_warnings"):
+        parts += ["", "## Data warnings", ""] + [f"- {w}" for w in data["data_warnings"]]
     if data.get("errors"):
         parts += ["", "## Errors", ""] + [f"- {e}" for e in data["errors"]]
     return "\n".join(parts) + "\n"
@@ -112,6 +129,11 @@ def render_summary(data: Mapping[str, Any]) -> str:
     profile = profile_table(data)
     if profile:
         parts += ["", "Robustness profile", profile]
+    notes = short_list_notes(data)
+    if notes:
+        parts += ["", "Queries left out:"] + [f"  {n}" for n in notes]
+    if data.get("data_warnings"):
+        parts += ["", "Data warnings:"] + [f"  {w}" for w in data["data_warnings"]]
     if data.get("errors"):
         parts += ["", "Errors:"] + [f"  {e}" for e in data["errors"]]
     return "\n".join(parts)

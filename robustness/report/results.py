@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from robustness.config import BenchmarkSpec
+from robustness.errors import ConfigError, RobustnessError
 from robustness.data.collection import Collection, Qrels
 from robustness.data.formats import write_trec_run
 from robustness.report.markdown import render_markdown
@@ -39,24 +40,59 @@ def package_versions() -> dict[str, str]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write via a temp file + rename, so an interrupted write never leaves a truncated file."""
+    """Write via a temp file + rename, so an interrupted write never leaves a truncated file.
+
+    The file gets the permissions of any file the user creates (mkstemp's 0600 would hide a
+    shared results directory's figures from the rest of the team)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(handle, "w", encoding="utf-8") as stream:
         json.dump(data, stream, indent=1, sort_keys=False, default=float)
+    os.chmod(temp, 0o666 & ~_umask())
     os.replace(temp, path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _claim(out: Path, spec: BenchmarkSpec) -> None:
+    """Make sure `out` is a writable directory that holds no other spec's results: a run
+    resumes its own results directory but never overwrites another run's."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"results directory {out} is not writable ({exc.strerror or exc}): choose another with --output") from None
+    existing = out / "results.json"
+    if existing.is_file():
+        try:
+            previous = json.loads(existing.read_text(encoding="utf-8")).get("spec_hash")
+        except (OSError, ValueError, AttributeError):
+            previous = "unreadable"
+        if previous != spec.spec_hash():
+            raise ConfigError(
+                f"results directory {out} holds the results of another spec (hash {previous}, this one {spec.spec_hash()}): "
+                "choose another with --output, or move it aside"
+            )
 
 
 class ResultsWriter:
     """Accumulates a run's figures in `data` and rewrites results.json after every step."""
 
-    def __init__(self, out: Path, spec: BenchmarkSpec, collection: Collection, n_queries: int):
+    def __init__(self, out: Path, spec: BenchmarkSpec, collection: Collection, n_queries: int, relevance_threshold: int = 1):
+        _claim(out, spec)
         self.out = out
         self.spec = spec
         self.data: dict[str, Any] = {
             "name": spec.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seed": spec.seed,
+            "spec_hash": spec.spec_hash(),
             "spec": spec.model_dump(),
             "versions": package_versions(),
             "dataset": {
@@ -67,7 +103,9 @@ class ResultsWriter:
                 "n_queries": n_queries,
                 "n_docs": len(collection.docs),
                 "candidates_k": spec.candidates_k,
+                "relevance_threshold": relevance_threshold,
             },
+            "data_warnings": [],
             "stages": {},
             "rankers": {},
             "comparison": None,
@@ -78,7 +116,10 @@ class ResultsWriter:
         self.save()
 
     def save(self) -> None:
-        write_json_atomic(self.out / "results.json", self.data)
+        try:
+            write_json_atomic(self.out / "results.json", self.data)
+        except OSError as exc:
+            raise RobustnessError(f"cannot write {self.out / 'results.json'} ({exc.strerror or exc}); the results so far are in the previous version of that file") from None
 
     def record_stage(self, stage: str, seconds: float) -> None:
         self.data["stages"][stage] = {"seconds": round(seconds, 3)}
@@ -99,13 +140,25 @@ class ResultsWriter:
 
     def record_ranker_error(self, name: str, message: str) -> None:
         self.data["rankers"][name] = {"error": message}
-        self.data["errors"].append(message)
+        self.data["errors"].append(f"ranker {name}: {message}")
         self.save()
+
+    def record_data_warnings(self, warnings: list[str]) -> None:
+        self.data["data_warnings"] = list(warnings)
+        self.save()
+
+    def append_log(self, text: str) -> Path:
+        """Append to errors.log (tracebacks of unexpected failures); returns its path."""
+        path = self.out / "errors.log"
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(f"--- {time.strftime('%Y-%m-%dT%H:%M:%S%z')} {text}\n")
+        return path
 
     def record_comparison(self, qrels: Qrels, results: Mapping[str, Any], spec: BenchmarkSpec) -> None:
         if not results:
             return
-        report, latex = compare_runs(qrels, {n: r.run for n, r in results.items()}, list(spec.metrics), spec.significance, seed=spec.seed)
+        threshold = self.data["dataset"]["relevance_threshold"]
+        report, latex = compare_runs(qrels, {n: r.run for n, r in results.items()}, list(spec.metrics), spec.significance, seed=spec.seed, relevance_threshold=threshold)
         self.data["comparison"] = report
         (self.out / "report.tex").write_text(latex, encoding="utf-8")
         self.save()

@@ -11,25 +11,42 @@ import warnings
 from typing import Any, Mapping
 
 from robustness.data.collection import Qrels
-from robustness.metrics import break_ties
+from robustness.metrics import break_ties, ranx_name
 
 
 def compare_runs(
-    qrels: Qrels, runs: Mapping[str, Mapping[str, Mapping[str, float]]], metrics: list[str], stat_test: str = "student", max_p: float = 0.05, seed: int = 0
+    qrels: Qrels,
+    runs: Mapping[str, Mapping[str, Mapping[str, float]]],
+    metrics: list[str],
+    stat_test: str = "student",
+    max_p: float = 0.05,
+    seed: int = 0,
+    relevance_threshold: int = 1,
 ) -> tuple[dict[str, Any], str]:
-    """(ranx report as a dict, LaTeX table) for runs over the same queries."""
+    """(ranx report as a dict, LaTeX table) for runs over the same queries; binary metrics
+    count grades from `relevance_threshold` on (the dict keeps the spec's metric names)."""
     from ranx import Qrels as RanxQrels, Run, compare
 
+    names = {ranx_name(m, relevance_threshold): m for m in metrics}
     ranx_runs = [Run(break_ties({q: run[q] for q in qrels if run.get(q)}), name=name) for name, run in runs.items()]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         report = compare(
-            RanxQrels({q: dict(v) for q, v in qrels.items()}), ranx_runs, metrics=metrics,
+            RanxQrels({q: dict(v) for q, v in qrels.items()}), ranx_runs, metrics=list(names),
             stat_test=stat_test, max_p=max_p, random_seed=seed, make_comparable=True,
         )
-    data = report.to_dict()
+    data = _renamed(report.to_dict(), names)
     data["max_p"] = max_p
     return data, report.to_latex()
+
+
+def _renamed(value: Any, names: Mapping[str, str]) -> Any:
+    """The report dict with ranx's metric names (e.g. "mrr@10-l2") back to the spec's."""
+    if isinstance(value, dict):
+        return {names.get(k, k): _renamed(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [names.get(v, v) if isinstance(v, str) else _renamed(v, names) for v in value]
+    return value
 
 
 def significance_letters(report: Mapping[str, Any], model: str, metric: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 from robustness.config import ComponentSpec
 from robustness.errors import ConfigError
-from robustness.metrics import HEADLINE, mean_effectiveness, per_query
+from robustness.metrics import HEADLINE, mean_effectiveness
 from robustness.protocols.attack import AttackSetup
 from robustness.protocols.evaluation import evaluate_attack, records, summarise
 from robustness.registry import check_params, make
@@ -153,8 +153,8 @@ class SpamTask(AttackTask):
         for record, score in zip(results, scores):
             attacked[record.query_id][record.doc_id] = float(score)
         qrels = {q: ctx.qrels[q] for q in queries}
-        before = mean_effectiveness(per_query(qrels, {q: run[q] for q in queries}, [HEADLINE]))[HEADLINE]
-        after = mean_effectiveness(per_query(qrels, attacked, [HEADLINE]))[HEADLINE]
+        before = mean_effectiveness(ctx.evaluate(qrels, {q: run[q] for q in queries}, [HEADLINE]))[HEADLINE]
+        after = mean_effectiveness(ctx.evaluate(qrels, attacked, [HEADLINE]))[HEADLINE]
         return {f"{HEADLINE}_before": before, f"{HEADLINE}_after": after}
 
 

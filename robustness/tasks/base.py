@@ -55,6 +55,7 @@ class TaskContext:
     candidates_k: int = 100
     progress: bool = True
     device: str = "auto"
+    relevance_threshold: int = 1
     _engines: dict[str, ScoringEngine] = field(default_factory=dict)
 
     def engine(self, ranker_name: str) -> ScoringEngine:
@@ -67,6 +68,12 @@ class TaskContext:
     def rng(self, *salt: object) -> random.Random:
         """A random stream determined by the run seed and `salt` (task, ranker, query...)."""
         return random.Random(f"{self.seed}|" + "|".join(map(str, salt)))
+
+    def evaluate(self, qrels: Qrels, run: RunDict, metrics: list[str] | None = None) -> dict[str, dict[str, float]]:
+        """Per-query effectiveness on the in-domain collection (its relevance threshold applied)."""
+        from robustness.metrics import per_query
+
+        return per_query(qrels, run, metrics or self.metrics, self.relevance_threshold)
 
     def rerank(self, ranker_name: str, queries: Mapping[str, str], candidates: Candidates, docs: Mapping[str, str], desc: str | None = None) -> RunDict:
         """Score every (query, candidate) pair in one engine call; returns a ranx-style run."""

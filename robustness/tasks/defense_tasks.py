@@ -21,7 +21,7 @@ import numpy as np
 
 from robustness.config import ComponentSpec
 from robustness.errors import ConfigError
-from robustness.metrics import HEADLINE, certified_rates, mean_effectiveness, per_query, ranked, roc_auc
+from robustness.metrics import HEADLINE, certified_rates, mean_effectiveness, ranked, roc_auc
 from robustness.protocols.defense import fit_detector
 from robustness.protocols.evaluation import evaluate_attack
 from robustness.registry import check_params, make
@@ -102,8 +102,8 @@ class CertificationTask:
         """nDCG@10 of the base ranker and of the smoothed ranker on the same certified lists."""
         base = {q: {d: run[q][d] for d in smoothed[q]} for q in smoothed}
         qrels = {q: ctx.qrels[q] for q in smoothed}
-        before = mean_effectiveness(per_query(qrels, base, [HEADLINE]))[HEADLINE]
-        after = mean_effectiveness(per_query(qrels, smoothed, [HEADLINE]))[HEADLINE]
+        before = mean_effectiveness(ctx.evaluate(qrels, base, [HEADLINE]))[HEADLINE]
+        after = mean_effectiveness(ctx.evaluate(qrels, smoothed, [HEADLINE]))[HEADLINE]
         report, _ = compare_runs(qrels, {"base": base, "smoothed": smoothed}, [HEADLINE], ctx.significance, seed=ctx.seed)
         return {f"{HEADLINE}_base": before, f"{HEADLINE}_smoothed": after, "p_value": float(report["base"]["comparisons"]["smoothed"][HEADLINE])}
 

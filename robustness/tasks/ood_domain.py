@@ -12,7 +12,7 @@ from typing import Any, Mapping, Sequence
 
 from robustness.data import bm25_candidates, load_collection
 from robustness.errors import ConfigError
-from robustness.metrics import HEADLINE, drop_ratio, mean_effectiveness, per_query
+from robustness.metrics import HEADLINE, default_relevance_threshold, drop_ratio, mean_effectiveness, per_query
 from robustness.rankers.base import prepare_ranker
 from robustness.tasks.base import TaskContext
 
@@ -56,7 +56,7 @@ class DomainTask:
             run = ctx.rerank(ranker_name, queries, candidates, collection.docs, desc=f"{ranker_name} on {collection.name}")
         finally:
             prepare_ranker(ranker, ctx.collection.docs)  # back to the in-domain corpus for later tasks
-        return mean_effectiveness(per_query(qrels, run, ctx.metrics))
+        return mean_effectiveness(per_query(qrels, run, ctx.metrics, default_relevance_threshold(collection.source)))
 
     def run(self, ctx: TaskContext, ranker_name: str) -> dict[str, Any]:
         in_domain = ctx.results[ranker_name].effectiveness

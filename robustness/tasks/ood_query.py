@@ -16,7 +16,7 @@ from typing import Any, Literal, Mapping, Sequence
 
 from robustness.data import bm25_candidates
 from robustness.errors import ConfigError
-from robustness.metrics import HEADLINE, drop_ratio, mean_effectiveness, per_query
+from robustness.metrics import HEADLINE, drop_ratio, mean_effectiveness
 from robustness.report.significance import compare_runs
 from robustness.tasks.base import TaskContext
 from robustness.registry import check_params
@@ -94,7 +94,7 @@ class QueryVariationTask:
             varied = {q: variants[q] for q in changed}
             run = ctx.rerank(ranker_name, varied, self._variant_candidates(ctx, name, variants), ctx.collection.docs, desc=f"{ranker_name} {name}")
             qrels = {q: ctx.qrels[q] for q in changed}
-            varied_values = per_query(qrels, run, ctx.metrics)
+            varied_values = ctx.evaluate(qrels, run)
             after = mean_effectiveness(varied_values)
             before = {m: sum(original.per_query[m][q] for q in changed) / len(changed) for m in ctx.metrics}
             report, _ = compare_runs(qrels, {"original": {q: original.run[q] for q in changed}, name: run}, [HEADLINE], ctx.significance, seed=ctx.seed)
