@@ -129,6 +129,7 @@ class Case:
 
     spec: str = BASE
     args: list[str] = field(default_factory=list)
+    cache: Path | None = None  # a cache directory of the row's own (ROBUSTNESS_CACHE_DIR)
 
 
 @dataclass
@@ -170,6 +171,19 @@ def _other_spec_results(tmp: Path) -> Case:
     return Case(args=["--output", str(out)])
 
 
+def _garbage_store(tmp: Path) -> Case:
+    cache = tmp / "cache"
+    cache.mkdir()
+    (cache / "scores.sqlite").write_bytes(b"this is not a database" * 100)
+    return Case(cache=cache)
+
+
+def _cache_is_a_file(tmp: Path) -> Case:
+    cache = tmp / "cache-file"
+    cache.write_text("not a directory")
+    return Case(cache=cache)
+
+
 def _kept_bm25(data: dict) -> bool:
     return data["rankers"]["bm25"]["effectiveness"]["ndcg@10"] > 0
 
@@ -191,6 +205,7 @@ ROWS = [
     Fault("unknown dataset", _spec("dataset: nowhere\n"), 2, r"unknown dataset 'nowhere'"),
     Fault("output dir is a file", _unwritable_output, 2, r"results directory .*not-a-dir/out is not writable"),
     Fault("output dir holds another spec", _other_spec_results, 2, r"holds the results of another spec \(hash 0123abcd"),
+    Fault("cache directory is a file", _cache_is_a_file, 2, r"cache directory \(ROBUSTNESS_CACHE_DIR\): .*cache-file is a file, not a directory; .*--set cache=false"),
     # -- the data: refused with file and line ------------------------------------------------
     Fault("non-UTF-8 corpus", _dataset(corpus=b'{"_id": "d0", "text": "caf\xe9"}\n'), 2, r"corpus\.jsonl line 1: not valid UTF-8"),
     Fault("lone surrogate in queries", _dataset(queries='{"_id": "q1", "text": "shock \\ud800"}\n'), 2, r"queries\.jsonl line 1: field 'text' holds a lone surrogate"),
@@ -207,6 +222,7 @@ ROWS = [
     Fault("NaN scores", _args("--ranker", "PLUGIN:ReturnsNaN"), 1, r"ranker nan: ranker 'nan' returned \d+ non-finite score", kept=_kept_bm25),
     Fault("scores of the wrong shape", _args("--ranker", "PLUGIN:WrongShape"), 1, r"ranker shape: ranker 'shape' returned scores of shape \(\d+, 3\)", kept=_kept_bm25),
     Fault("missing model folder", _args(extra="rankers: [bm25, {type: bi-encoder, name: local, params: {model: /no/such/model}}]\n"), 1, r"ranker local: model folder '/no/such/model' does not exist", kept=_kept_bm25),
+    Fault("corrupt score store", _garbage_store, 0, ""),
     Fault("two rankers claim one fingerprint", _args("--ranker", "PLUGIN:Overlap", "--ranker", "PLUGIN:SameFingerprint"), 2, r"rankers 'overlap' and 'impostor' report the same fingerprint 'overlap-v1'"),
 ]
 
@@ -227,8 +243,10 @@ def _store_rows() -> int:
 
 
 @pytest.mark.parametrize("fault", ROWS, ids=[r.name for r in ROWS])
-def test_fault(fault: Fault, tmp_path: Path, plugins: str) -> None:
+def test_fault(fault: Fault, tmp_path: Path, plugins: str, monkeypatch) -> None:
     case = fault.setup(tmp_path)
+    if case.cache is not None:
+        monkeypatch.setenv("ROBUSTNESS_CACHE_DIR", str(case.cache))
     spec = tmp_path / "spec.yaml"
     spec.write_text(case.spec, encoding="utf-8")
     args = [a.replace("PLUGIN", plugins) for a in case.args]
@@ -257,6 +275,8 @@ def test_fault(fault: Fault, tmp_path: Path, plugins: str) -> None:
         assert any(re.search(pattern, e) for e in data["errors"]), data["errors"]
         assert any(re.search(pattern, line) for line in result.output.splitlines()), result.output  # shown on the terminal
         assert fault.kept(data) and _store_rows() > 0  # finished work is in results.json and the store
+    if case.cache is not None and case.cache.is_dir():  # a corrupt store was moved aside, not trusted
+        assert len(list(case.cache.glob("scores.sqlite.corrupt-*"))) == 1 and _store_rows() > 0
     if fault.warns:
         assert any(re.search(fault.warns, w) for w in data["data_warnings"]), data["data_warnings"]
         assert re.search(fault.warns, result.output)  # and on the terminal

@@ -18,6 +18,10 @@ from robustness.rankers.base import text_hash
 from robustness.rankers.loading import DEFAULT_MODEL, load_pretrained, weights_fingerprint
 
 
+PAD_MULTIPLE = 16
+"""Texts are padded to a multiple of this many tokens (see `BiEncoderRanker._forward`)."""
+
+
 class BiEncoderRanker:
     """Mean-pooled encoder, cosine similarity (all-MiniLM-L6-v2 by default)."""
 
@@ -68,18 +72,33 @@ class BiEncoderRanker:
         return np.stack([found[k] for k in keys])
 
     def _forward(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of `texts`, each padded to its own length bucket (a multiple of
+        `PAD_MULTIPLE` tokens) whatever else is in the batch.
+
+        A transformer's output for a text changes in the 7th decimal with how far it is
+        padded, so padding to the batch's longest text would make a text's embedding depend
+        on which texts it happened to be encoded with — and a resumed run (which encodes only
+        what the score store lacks) would differ slightly from a cold one. With the padded width
+        a function of the text alone, an embedding is the same in any batch (on CPU, where the
+        encoder's kernels do not depend on the batch size)."""
         import torch
 
-        batch = self.tokenizer(
-            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(self.device, non_blocking=True)
-        with inference_context(self.device):
-            hidden = self.model(**batch).last_hidden_state.float()
-        mask = batch["attention_mask"].unsqueeze(-1).float()
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        if self.normalize:
-            pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        return pooled.cpu().numpy().astype(np.float32)
+        encoded = self.tokenizer(list(texts), truncation=True, max_length=self.max_length)
+        widths = [min(self.max_length, -(-len(ids) // PAD_MULTIPLE) * PAD_MULTIPLE) for ids in encoded["input_ids"]]
+        out = [np.empty(0, dtype=np.float32)] * len(texts)
+        for width in sorted(set(widths)):
+            members = [i for i, w in enumerate(widths) if w == width]
+            features = {key: [encoded[key][i] for i in members] for key in encoded.keys()}
+            batch = self.tokenizer.pad(features, padding="max_length", max_length=width, return_tensors="pt").to(self.device, non_blocking=True)
+            with inference_context(self.device):
+                hidden = self.model(**batch).last_hidden_state.float()
+            mask = batch["attention_mask"].unsqueeze(-1).float()
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            if self.normalize:
+                pooled = torch.nn.functional.normalize(pooled, dim=-1)
+            for i, vector in zip(members, pooled.cpu().numpy().astype(np.float32)):
+                out[i] = vector
+        return np.stack(out)
 
     def score(self, queries: Sequence[str], docs: Sequence[str]) -> np.ndarray:
         q = self.encode(queries)
