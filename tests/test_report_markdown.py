@@ -19,3 +19,20 @@ def test_rows_of_another_kind_get_their_own_table() -> None:
     assert first.count("prada hard") == 2 and "3000" not in first and "—" not in first
     assert setup.splitlines()[0] == "| Ranker | Condition | victim_queries | spearman |" and "| minilm | prada setup | 3000 | 0.4000 |" in setup
     assert "RankerError: NaN" in error
+
+
+def test_attack_examples_mark_the_changed_words() -> None:
+    from robustness.report.markdown import attack_examples, marked_example
+
+    text = "The cell membrane was thick in stage three of the experiment."
+    edits = [{"kind": "substitute", "position": text.index("cell"), "old": "cell", "new": "jail"},
+             {"kind": "substitute", "position": text.index("stage"), "old": "stage", "new": "leg"}]
+    assert marked_example(text, edits, context=8) == "The [[cell→jail]] membran … hick in [[stage→leg]] three o"
+    insert = [{"kind": "insert", "position": 0, "old": "", "new": "cell biology "}]
+    assert marked_example(text, insert, context=4) == "[[+cell biology]]The "
+    results = {"minilm": {"details": {"prada": {"records": [
+        {"query_id": "q1", "doc_id": "d1", "old_rank": 90, "new_rank": 70, "edits": edits},
+        {"query_id": "q2", "doc_id": "d1", "old_rank": 80, "new_rank": 80, "edits": []},
+    ]}}}}
+    lines = attack_examples(results, {"d1": text})
+    assert lines == ["- minilm / prada, query q1, document d1 (rank 90 → 70): " + marked_example(text, edits)]

@@ -86,7 +86,34 @@ def short_list_notes(data: Mapping[str, Any]) -> list[str]:
     return notes
 
 
-def render_markdown(data: Mapping[str, Any]) -> str:
+def marked_example(original: str, edits: list[Mapping[str, Any]], context: int = 40) -> str:
+    """The changed passages of a document, each edit shown as [[old→new]] (or [[+new]] for an
+    insertion) with `context` characters either side; passages are joined with " … "."""
+    pieces = []
+    for edit in sorted(edits, key=lambda e: e["position"]):
+        start, end = edit["position"], edit["position"] + len(edit["old"])
+        change = f"[[{edit['old']}→{edit['new']}]]" if edit["old"] else f"[[+{edit['new'].strip()}]]"
+        before = original[max(0, start - context) : start]
+        after = original[end : end + context]
+        pieces.append(f"{before}{change}{after}".replace("\n", " ").replace("|", "\\|"))
+    return " … ".join(pieces)
+
+
+def attack_examples(task_results: Mapping[str, Any], docs: Mapping[str, str] | None, per_attack: int = 3) -> list[str]:
+    """A few original → adversarial examples per ranker and attack (the first records with edits)."""
+    lines = []
+    for ranker, figures in task_results.items():
+        for attack, detail in (figures.get("details") or {}).items() if isinstance(figures, Mapping) else ():
+            shown = [r for r in detail.get("records", []) if r.get("edits")][:per_attack]
+            for record in shown:
+                original = (docs or {}).get(record["doc_id"])
+                if original is None or not all("position" in e and "old" in e for e in record["edits"]):
+                    continue
+                lines.append(f"- {ranker} / {attack}, query {record['query_id']}, document {record['doc_id']} (rank {record['old_rank']} → {record['new_rank']}): {marked_example(original, record['edits'])}")
+    return lines
+
+
+def render_markdown(data: Mapping[str, Any], docs: Mapping[str, str] | None = None) -> str:
     dataset = data["dataset"]
     parts = [
         f"# Robustness report: {data['name']}",
@@ -110,6 +137,9 @@ def render_markdown(data: Mapping[str, Any]) -> str:
         parts += ["", "## Robustness profile", "", profile]
     for task, results in (data.get("tasks") or {}).items():
         parts += ["", f"## Task `{task}`", "", task_table(results)]
+        examples = attack_examples(results, docs)
+        if examples:
+            parts += ["", "Examples (changed words marked [[original→adversarial]]):", ""] + examples
     notes = short_list_notes(data)
     if notes:
         parts += ["", "## Queries left out", ""] + [f"- {n}" for n in notes]

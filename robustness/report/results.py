@@ -88,6 +88,7 @@ class ResultsWriter:
         _claim(out, spec)
         self.out = out
         self.spec = spec
+        self.docs = collection.docs  # the originals of attacked documents, for the report's examples
         self.data: dict[str, Any] = {
             "name": spec.name,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -178,4 +179,4 @@ class ResultsWriter:
     def finish(self) -> None:
         self.data["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.save()
-        (self.out / "report.md").write_text(render_markdown(self.data), encoding="utf-8")
+        (self.out / "report.md").write_text(render_markdown(self.data, self.docs), encoding="utf-8")
