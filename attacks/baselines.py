@@ -8,7 +8,17 @@ import re
 from robustness.errors import ConfigError
 from robustness.protocols.attack import AttackOutcome, Edit, Target, Victim, apply_edits
 
-from robustness.attacks.components import SynonymSubstitution, WordConstraints, WordSequence, substitution_options
+from robustness.attacks.components import (
+    DEFAULT_MAX_SENSES,
+    DEFAULT_SAME_INFLECTION,
+    DEFAULT_SAME_POS,
+    DEFAULT_WINDOW,
+    DEFAULT_WINDOW_SIMILARITY,
+    SynonymSubstitution,
+    WordConstraints,
+    WordSequence,
+    substitution_options,
+)
 from robustness.attacks.search import RandomSearch
 
 STUFFING_POSITIONS = ("start", "end", "repeat")
@@ -51,8 +61,14 @@ class RandomSubstitution:
 
     Replaces `budget` (default 20, PRADA's) randomly chosen words by randomly chosen synonyms,
     under the same constraints and synonym source as PRADA (`robustness.attacks.components`;
-    "combined" at 0.5, top 50, by default). Static (`RandomSearch`): it never queries the
-    victim, so it measures what synonym noise alone does to a rank. Deterministic under the
+    "combined" at 0.5, top 50, by default), with the same defaults, so "equal budget" stays
+    equal: numbers, units and identifiers protected; candidates from the word's first 2
+    WordNet senses, in the part of speech of its most frequent sense and with its inflection;
+    windowed similarity >= 0.96 over 11 words (see `WordConstraints`; `protect_numbers=False,
+    protect_identifiers=False, max_senses=None, same_pos=False, same_inflection=False,
+    window_similarity=None` switch them off and give the baseline as it was). Static
+    (`RandomSearch`): it never queries the victim, so it measures what synonym noise alone
+    does to a rank (the windowed constraint reads only the texts). Deterministic under the
     `rng` it is given.
     """
 
@@ -66,8 +82,20 @@ class RandomSubstitution:
         synonym_k: int = 50,
         protect_query_terms: bool = False,
         min_similarity: float | None = None,
+        protect_numbers: bool = True,
+        protect_identifiers: bool = True,
+        max_senses: int | None = DEFAULT_MAX_SENSES,
+        same_pos: bool = DEFAULT_SAME_POS,
+        same_inflection: bool = DEFAULT_SAME_INFLECTION,
+        window_similarity: float | None = DEFAULT_WINDOW_SIMILARITY,
+        similarity_window: int = DEFAULT_WINDOW,
     ) -> None:
-        self.constraints = WordConstraints(budget, protect_query_terms=protect_query_terms, min_similarity=min_similarity)
+        self.constraints = WordConstraints(
+            budget, protect_query_terms=protect_query_terms, min_similarity=min_similarity,
+            protect_numbers=protect_numbers, protect_identifiers=protect_identifiers, max_senses=max_senses,
+            same_pos=same_pos, same_inflection=same_inflection, window_similarity=window_similarity,
+            similarity_window=similarity_window,
+        )
         self.transformation = SynonymSubstitution(synonym_source, synonym_threshold, synonym_k)
         self.constraints.check_source(self.transformation)
         self.search = RandomSearch()
@@ -75,5 +103,5 @@ class RandomSubstitution:
     def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome:
         doc = WordSequence(target.text)
         options = substitution_options(doc, target.query, self.constraints, self.transformation)
-        found = self.search.run(doc, options, self.constraints.budget, rng)
+        found = self.search.run(doc, options, self.constraints.budget, rng, self.constraints.accept)
         return AttackOutcome(doc.replaced(found.changes), found.edits)

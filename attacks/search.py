@@ -30,7 +30,12 @@ Candidates = Callable[[int], Sequence[str]]
 """Position -> its admissible replacements, preferred first (computed when the search asks)."""
 
 Accept = Callable[[WordSequence, Mapping[int, str], int, str], bool]
-"""(document, changes so far, position, replacement) -> whether a constraint admits the swap."""
+"""(document, changes so far, position, replacement) -> whether a constraint admits the swap.
+
+An accept hook may also have `select(document, changes, position, candidates, limit)`, which
+returns the first `limit` candidates it admits, as the one-by-one calls would, but in batches
+(the windowed-similarity constraint encodes its windows that way); the searches use it when
+present."""
 
 
 def rank_gain(old_ranks: Sequence[int], new_ranks: Sequence[int]) -> int:
@@ -50,6 +55,9 @@ def _admissible(doc: WordSequence, changes: Mapping[int, str], position: int, ca
     """The first `limit` candidates the constraint admits (all of them without a constraint)."""
     if accept is None:
         return list(candidates[:limit])
+    select = getattr(accept, "select", None)
+    if select is not None:
+        return list(select(doc, changes, position, candidates, limit))
     chosen: list[str] = []
     for candidate in candidates:
         if accept(doc, changes, position, candidate):
@@ -64,12 +72,36 @@ class RandomSearch:
 
     Never queries the victim, so it measures what synonym noise alone does to a rank; with
     fewer positions than `budget`, all of them change. Deterministic under the `rng` given.
+    With an `accept` constraint, positions are visited in a random order and each gets a
+    random candidate among those the constraint admits on top of the changes kept so far
+    (a position with none stays), until `budget` words changed.
     """
 
-    def run(self, doc: WordSequence, options: Mapping[int, Sequence[str]], budget: int, rng: random.Random) -> SearchResult:
-        chosen = sorted(rng.sample(sorted(options), min(budget, len(options))))
-        changes = {position: rng.choice(list(options[position])) for position in chosen}
-        return SearchResult(changes, [doc.substitution(p, changes[p]) for p in chosen])
+    def run(
+        self,
+        doc: WordSequence,
+        options: Mapping[int, Sequence[str]],
+        budget: int,
+        rng: random.Random,
+        accept: Accept | None = None,
+    ) -> SearchResult:
+        if accept is None:
+            chosen = sorted(rng.sample(sorted(options), min(budget, len(options))))
+            changes = {position: rng.choice(list(options[position])) for position in chosen}
+            return SearchResult(changes, [doc.substitution(p, changes[p]) for p in chosen])
+        order = sorted(options)
+        rng.shuffle(order)
+        kept: dict[int, str] = {}
+        for position in order:
+            if len(kept) >= budget:
+                break
+            candidates = list(options[position])
+            rng.shuffle(candidates)
+            admitted = _admissible(doc, kept, position, candidates, 1, accept)
+            if admitted:
+                kept[position] = admitted[0]
+        changes = {p: kept[p] for p in sorted(kept)}
+        return SearchResult(changes, [doc.substitution(p, r) for p, r in changes.items()])
 
 
 class GreedySearch:

@@ -32,7 +32,17 @@ from typing import TYPE_CHECKING, Any
 from robustness.errors import ConfigError, RobustnessError
 from robustness.protocols.attack import AttackOutcome, AttackSetup, Target, Victim
 
-from robustness.attacks.components import SynonymSubstitution, WordConstraints, WordSequence, substitution_options
+from robustness.attacks.components import (
+    DEFAULT_MAX_SENSES,
+    DEFAULT_SAME_INFLECTION,
+    DEFAULT_SAME_POS,
+    DEFAULT_WINDOW,
+    DEFAULT_WINDOW_SIMILARITY,
+    SynonymSubstitution,
+    WordConstraints,
+    WordSequence,
+    substitution_options,
+)
 from robustness.attacks.search import GreedySearch
 from robustness.attacks.surrogate import SurrogateConfig, train_surrogate
 
@@ -177,6 +187,15 @@ class PRADA:
     - `synonym_source`, `synonym_threshold`, `synonym_k`: where candidates come from
       ["combined" WordNet+GloVe at 0.5, top 50; "glove" at 0.7 is the other reference setting];
     - `protect_query_terms`, `min_similarity`: further constraints (`WordConstraints`);
+    - `protect_numbers`, `protect_identifiers`, `max_senses`, `same_pos`, `same_inflection`,
+      `window_similarity`, `similarity_window`: substitutions must read as the same text
+      (DESIGN §8; `WordConstraints`, `robustness.attacks.constraints`) [numbers, units and
+      identifiers protected; candidates from the word's first 2 WordNet senses, in the part
+      of speech of its most frequent sense and with its inflection; TextFooler's windowed
+      similarity >= 0.96 over 11 words, checked before a swap goes to the victim, so a
+      rejected swap costs no victim query]; the same defaults as `random_substitution`.
+      `protect_numbers=False, protect_identifiers=False, max_senses=None, same_pos=False,
+      same_inflection=False, window_similarity=None` is the attack as it was before them;
     - `window`: (query, document) tokens the surrogate reads while attacking, hence the
       words it can rank and change [256, the victims' usual length; MiniLM reads up to 512].
       It may exceed the surrogate's training `max_length` (128 on CPU): on SciFact against
@@ -210,6 +229,13 @@ class PRADA:
         window: int = 256,
         keep_rank_ties: bool = False,
         surrogate: Mapping[str, Any] | None = None,
+        protect_numbers: bool = True,
+        protect_identifiers: bool = True,
+        max_senses: int | None = DEFAULT_MAX_SENSES,
+        same_pos: bool = DEFAULT_SAME_POS,
+        same_inflection: bool = DEFAULT_SAME_INFLECTION,
+        window_similarity: float | None = DEFAULT_WINDOW_SIMILARITY,
+        similarity_window: int = DEFAULT_WINDOW,
     ) -> None:
         if not isinstance(pgd_steps, int) or pgd_steps < 0:
             raise ConfigError(f"prada pgd_steps must be an integer >= 0, got {pgd_steps!r}")
@@ -221,7 +247,12 @@ class PRADA:
             self.surrogate_config = SurrogateConfig(**dict(surrogate or {}))
         except TypeError as exc:
             raise ConfigError(f"prada surrogate params: {exc}") from None
-        self.constraints = WordConstraints(budget, protect_query_terms=protect_query_terms, min_similarity=min_similarity)
+        self.constraints = WordConstraints(
+            budget, protect_query_terms=protect_query_terms, min_similarity=min_similarity,
+            protect_numbers=protect_numbers, protect_identifiers=protect_identifiers, max_senses=max_senses,
+            same_pos=same_pos, same_inflection=same_inflection, window_similarity=window_similarity,
+            similarity_window=similarity_window,
+        )
         self.transformation = SynonymSubstitution(synonym_source, synonym_threshold, synonym_k)
         self.constraints.check_source(self.transformation)
         self.search = GreedySearch(candidates_per_step)
@@ -256,6 +287,6 @@ class PRADA:
                 return after > before
         found = self.search.run(
             doc, order, lambda p: guide.order_candidates(perturbed[p], options[p]), victim,
-            target.old_ranks, self.constraints.budget, tie_break=tie_break,
+            target.old_ranks, self.constraints.budget, accept=self.constraints.accept, tie_break=tie_break,
         )
         return AttackOutcome(doc.replaced(found.changes), found.edits)

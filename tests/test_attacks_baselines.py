@@ -22,6 +22,9 @@ from robustness.metrics import perturbation_fraction
 from robustness.rankers.callable import CallableRanker
 from robustness.text.tokenize import is_stopword
 
+SAME_TEXT_OFF = dict(protect_numbers=False, protect_identifiers=False, max_senses=None, same_pos=False, same_inflection=False, window_similarity=None)
+"""The "same text" constraints (tests/test_constraints.py) off: these tests check the others."""
+
 
 def test_word_sequence_replaces_words_and_keeps_the_rest() -> None:
     text = "Rapid increase (COVID-19) in patients' risk, don't ignore it."
@@ -61,16 +64,16 @@ def test_constraints_protect_stopwords_and_optionally_query_terms() -> None:
 def test_substitution_options_follow_the_constraints() -> None:
     doc = WordSequence("The study shows a large increase in risk.")
     synonyms = SynonymSubstitution()  # combined WordNet + GloVe, cosine >= 0.5
-    options = substitution_options(doc, "risk", WordConstraints(), synonyms)
+    options = substitution_options(doc, "risk", WordConstraints(**SAME_TEXT_OFF), synonyms)
     assert options and all(not is_stopword(doc.word(p)) for p in options)
     assert options[5][0][0].islower() and "increase" not in options[5]
-    strict = substitution_options(doc, "risk", WordConstraints(protect_query_terms=True, min_similarity=0.75), synonyms)
+    strict = substitution_options(doc, "risk", WordConstraints(protect_query_terms=True, min_similarity=0.75, **SAME_TEXT_OFF), synonyms)
     assert 7 not in strict  # "risk" is a query term
     for position, replacements in strict.items():
         allowed = {c for c, s in synonyms.candidates(doc.word(position)) if s >= 0.75}
         assert set(replacements) <= allowed
     assert options[1] == [c for c, _ in synonyms.candidates("study")]  # best first, as the source ranks them
-    assert substitution_options(doc, "risk", WordConstraints(), synonyms, positions=[0, 1]).keys() <= {1}
+    assert substitution_options(doc, "risk", WordConstraints(**SAME_TEXT_OFF), synonyms, positions=[0, 1]).keys() <= {1}
 
 
 def test_bad_synonym_settings_fail_in_one_line() -> None:
@@ -98,7 +101,7 @@ def targets(cranfield) -> list[Target]:
 
 
 def test_random_substitution_is_deterministic_static_and_within_budget(targets) -> None:
-    attack = RandomSubstitution(budget=7)
+    attack = RandomSubstitution(budget=7, window_similarity=None)  # the windowed check is slow on CPU
     for target in targets:
         first = attack.attack(target, _refusing_victim(), random.Random("seed|1"))
         again = attack.attack(target, _refusing_victim(), random.Random("seed|1"))
@@ -117,7 +120,7 @@ def test_random_substitution_is_deterministic_static_and_within_budget(targets) 
 
 def test_random_substitution_changes_every_eligible_word_when_budget_allows() -> None:
     target = Target.single("q", "flow", "d", "The large increase of the risk.", 90, "hard")
-    outcome = RandomSubstitution(budget=20).attack(target, _refusing_victim(), random.Random(0))
+    outcome = RandomSubstitution(budget=20, **SAME_TEXT_OFF).attack(target, _refusing_victim(), random.Random(0))
     assert [e.old for e in outcome.edits] == ["large", "increase", "risk"]
     assert outcome.text.startswith("The ") and outcome.text.endswith(".")
 

@@ -387,6 +387,7 @@ class WordNetSource:
         self.path = _wordnet_dir(wordnet_dir, Path(cache_dir) if cache_dir else None)
         self._reader = _open_reader(str(self.path))
         self._memo: dict[str, list[tuple[str, float]]] = {}
+        self._sense_memo: dict[str, list[tuple[str, int, frozenset[str], int]]] = {}
 
     def neighbours(self, word: str, k: int = 50) -> list[tuple[str, float]]:
         """Up to ``k`` single-word synonyms of ``word``, most frequent sense first."""
@@ -420,6 +421,55 @@ class WordNetSource:
             for pos in ("n", "v", "a", "r")
             for base in self._reader._morphy(word, pos)
         }
+
+    def senses(self, word: str) -> list[tuple[str, int, frozenset[str], int]]:
+        """The senses of ``word`` as WordNet lists them: (part of speech, rank, lemmas, count).
+
+        The part of speech is "n", "v", "a" (adjective satellites included) or "r"; the rank is
+        0-based within that part of speech (WordNet's order: most frequent sense first); the
+        lemmas are the synset's lower-cased lemma names; the count is how often the word was
+        tagged with that sense in WordNet's sense-tagged corpora (SemCor; 0 for most senses).
+        Memoised per word.
+        """
+        w = word.lower()
+        if w not in self._sense_memo:
+            ranks: dict[str, int] = {}
+            table = []
+            for synset in self._reader.synsets(w):
+                pos = "a" if synset.pos() == "s" else synset.pos()
+                bases = {w, *self._reader._morphy(w, synset.pos())}
+                count = sum(lemma.count() for lemma in synset.lemmas() if lemma.name().lower() in bases)
+                table.append((pos, ranks.get(pos, 0), frozenset(n.lower() for n in synset.lemma_names()), count))
+                ranks[pos] = ranks.get(pos, 0) + 1
+            self._sense_memo[w] = table
+        return self._sense_memo[w]
+
+    def sense_rank(self, word: str, candidate: str, pos: str | None = None) -> int | None:
+        """The rank (0 = most frequent) of the first sense of ``word`` that lists ``candidate``
+        as a lemma, within that sense's part of speech and over all of them (or only ``pos``:
+        "n", "v", "a" or "r"); ``None`` when no sense lists it. "cell" -> "cellphone": 4."""
+        c = candidate.lower()
+        ranks = [rank for p, rank, lemmas, _ in self.senses(word) if c in lemmas and (pos is None or p == pos)]
+        return min(ranks) if ranks else None
+
+    def main_pos(self, word: str) -> str | None:
+        """The part of speech of the most frequent sense of ``word`` (highest tag count; WordNet's
+        first sense on ties, e.g. untagged words), or ``None`` for a word WordNet lacks."""
+        table = self.senses(word)
+        if not table:
+            return None
+        return max(table, key=lambda sense: sense[3])[0]  # max keeps the first of equal counts
+
+    def inflection(self, word: str) -> str:
+        """The regular inflection of ``word`` that WordNet's morphology confirms: "ing" or "ed"
+        (a verb form: "supplying", "reduced"), "s" (a plural or third person: "genes",
+        "requires"), or "" ("offspring", "analysis", "data", and irregular forms). Candidates
+        are WordNet lemmas, i.e. uninflected, so "identified" -> "describe" disagrees."""
+        w = word.lower()
+        for suffix, parts in (("ing", "v"), ("ed", "v"), ("s", "nv")):
+            if w.endswith(suffix) and any(base != w for pos in parts for base in self._reader._morphy(w, pos)):
+                return suffix
+        return ""
 
 
 class CombinedSource:
