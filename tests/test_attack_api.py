@@ -109,3 +109,35 @@ def test_substitution_options_feed_the_greedy_search_with_constraints(cranfield)
     constraints = WordConstraints(budget=4)
     options = substitution_options(doc, "flow", constraints, SynonymSubstitution("combined"))
     assert options and all(doc.word(p) not in {"the", "of", "and"} for p in options)
+
+
+def test_evaluation_reports_windowed_similarity_and_refuses_edits_that_do_not_replay(cranfield, minilm_bi_encoder) -> None:
+    from robustness.errors import RobustnessError
+    from robustness.protocols.attack import AttackOutcome
+    from robustness.protocols.evaluation import evaluate_attack, summarise
+    from robustness.text.similarity import SentenceSimilarity, window_similarity
+
+    bm25 = BM25Ranker()
+    bm25.prepare(cranfield.docs)
+    engine = ScoringEngine(bm25, progress=False)
+    queries = {"q": "shock wave boundary layer interaction"}
+    lists = {"q": [d for d, _ in bm25.retrieve([queries["q"]], 30)[0]]}
+    run = engine.rerank(queries, lists, cranfield.docs)
+    similarity = SentenceSimilarity(device="cpu")
+    make_rng = lambda *salt: random.Random("|".join(map(str, salt)))  # noqa: E731
+    kwargs = dict(relevant={}, make_rng=make_rng, groups=("hard",), list_size=30, similarity=similarity, progress=False)
+    results = evaluate_attack(engine, KeywordStuffing("start"), queries, run, cranfield.docs, **kwargs)
+    for r in results:
+        edits = [Edit(**{k: v for k, v in e.items() if k != "ranks"}) for e in r.edits]
+        assert r.wss == pytest.approx(window_similarity(similarity, cranfield.docs[r.doc_id], r.adversarial_text, edits))
+        assert 0 < r.wss < 1  # an inserted query changes the words around it
+    assert summarise(results)["hard"]["wss"] == pytest.approx(np.mean([r.wss for r in results]))
+
+    class Liar:
+        name = "liar"
+
+        def attack(self, target, victim, rng):
+            return AttackOutcome(target.text + " extra", [Edit.insert(0, "other ")])
+
+    with pytest.raises(RobustnessError, match="'liar': its edit records do not replay"):
+        evaluate_attack(engine, Liar(), queries, run, cranfield.docs, **kwargs)

@@ -41,6 +41,7 @@ class AttackResult:
     edits: list[dict[str, Any]]
     adversarial_text: str
     ss: float | None = None
+    wss: float | None = None  # lowest windowed similarity around an edit (TextFooler's measure)
 
 
 def select_targets(order: Sequence[str], rng: random.Random, exclude: set[str] = frozenset(), list_size: int = 100) -> dict[str, list[tuple[str, int]]]:
@@ -118,6 +119,7 @@ def evaluate_attack(
 
     final = engine.score([t.query for t, _ in jobs], [o.text for o, _, _ in outcomes], desc=f"evaluating {attack.name}")
     ss = similarity([t.text for t, _ in jobs], [o.text for o, _, _ in outcomes]) if similarity and jobs else None
+    wss = _window_similarities(attack.name, similarity, jobs, outcomes)
     results = []
     for i, ((target, others), (outcome, used, seconds)) in enumerate(zip(jobs, outcomes)):
         results.append(AttackResult(
@@ -125,12 +127,27 @@ def evaluate_attack(
             old_rank=target.old_rank, new_rank=rank_by_insertion(others, final[i]),
             pp=perturbation_fraction(target.text, outcome.text), victim_queries=used, seconds=seconds,
             edits=[edit.as_record() for edit in outcome.edits], adversarial_text=outcome.text, ss=None if ss is None else float(ss[i]),
+            wss=None if wss is None else wss[i],
         ))
     return results
 
 
+def _window_similarities(name: str, similarity: Any, jobs: Sequence[tuple[Target, np.ndarray]], outcomes: Sequence[tuple[AttackOutcome, int, float]]) -> list[float] | None:
+    """Per target, the lowest windowed similarity around its edits, when a sentence encoder is
+    given; an attack whose edits do not replay to its text breaks the protocol (one line)."""
+    if similarity is None or not hasattr(similarity, "encode"):
+        return None
+    from robustness.text.similarity import WindowedSimilarity, window_similarity
+
+    windowed = WindowedSimilarity(similarity)
+    try:
+        return [window_similarity(windowed, target.text, outcome.text, outcome.edits) for (target, _), (outcome, _, _) in zip(jobs, outcomes)]
+    except ValueError as exc:
+        raise RobustnessError(f"attack {name!r}: its edit records do not replay to its adversarial text ({exc})") from None
+
+
 def summarise(results: Sequence[AttackResult]) -> dict[str, dict[str, float]]:
-    """Attack figures per target group (and 'all'): ASR, Boost, TkR, ≤k, PP, SS, victim queries."""
+    """Attack figures per target group (and "all"): ASR, Boost, TkR, ≤k, PP, SS, windowed SS (wss), victim queries."""
     summary: dict[str, dict[str, float]] = {}
     for group in (*TARGET_GROUPS, "all"):
         chosen = [r for r in results if group in ("all", r.group)]
@@ -139,6 +156,8 @@ def summarise(results: Sequence[AttackResult]) -> dict[str, dict[str, float]]:
         figures = attack_summary([r.old_rank for r in chosen], [r.new_rank for r in chosen], [r.pp for r in chosen])
         if all(r.ss is not None for r in chosen):
             figures["ss"] = float(np.mean([r.ss for r in chosen]))
+        if all(r.wss is not None for r in chosen):
+            figures["wss"] = float(np.mean([r.wss for r in chosen]))
         figures["victim_queries"] = float(np.mean([r.victim_queries for r in chosen]))
         summary[group] = figures
     return summary
