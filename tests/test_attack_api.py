@@ -75,7 +75,7 @@ def test_searches_raise_the_group_gain_and_their_edits_replay(group) -> None:
 
 
 def test_every_shipped_static_attack_emits_edits_that_replay(cranfield) -> None:
-    texts = [cranfield.docs[d] for d in sorted(cranfield.docs)[:8] if cranfield.docs[d].strip()]
+    texts = [cranfield.docs[d] for d in sorted(cranfield.docs)[:4] if cranfield.docs[d].strip()]
     attacks = [KeywordStuffing("start"), KeywordStuffing("end"), KeywordStuffing("repeat", times=3), RandomSubstitution(budget=5)]
     for attack in attacks:
         for i, text in enumerate(texts):
