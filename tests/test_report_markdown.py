@@ -36,3 +36,19 @@ def test_attack_examples_mark_the_changed_words() -> None:
     ]}}}}
     lines = attack_examples(results, {"d1": text})
     assert lines == ["- minilm / prada, query q1, document d1 (rank 90 → 70): " + marked_example(text, edits)]
+
+
+def test_attack_task_sections_say_how_target_groups_are_drawn() -> None:
+    from robustness.report.markdown import GROUPS_NOTE, render_markdown
+
+    def data(records: list[dict]) -> dict:
+        return {
+            "name": "r", "seed": 1, "versions": {}, "rankers": {},
+            "dataset": {"name": "d", "source": "s", "fingerprint": "f", "split": "test", "n_queries": 1, "candidates_k": 100},
+            "tasks": {"adv_spam": {"minilm": {"summary": {"spam hard": {"asr": 1.0}}, "details": {"spam": {"records": records}}}}},
+        }
+
+    attack = render_markdown(data([{"query_id": "q", "doc_id": "d", "group": "hard", "old_rank": 99, "new_rank": 99, "edits": []}]))
+    other = render_markdown(data([{"query_id": "q", "doc_id": "d"}]))
+    assert GROUPS_NOTE in attack and "disjoint" in GROUPS_NOTE
+    assert GROUPS_NOTE not in other

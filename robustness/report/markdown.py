@@ -113,6 +113,24 @@ def attack_examples(task_results: Mapping[str, Any], docs: Mapping[str, str] | N
     return lines
 
 
+GROUPS_NOTE = (
+    "Targets: Easy-5 is one document drawn from each of five equal rank bins of the list's lower half "
+    "(ranks 51–100 for a top-100 list), Hard-5 the last five, judged-relevant documents excluded; "
+    "Easy-5 never draws a Hard-5 document, so the groups are disjoint and \"all\" "
+    "counts every target once."
+)
+
+
+def _has_target_groups(task_results: Mapping[str, Any]) -> bool:
+    """Whether a task's records carry Easy-5/Hard-5 groups (an attack task), so the report says how they are drawn."""
+    return any(
+        record.get("group") in ("easy", "hard")
+        for figures in task_results.values() if isinstance(figures, Mapping)
+        for detail in (figures.get("details") or {}).values() if isinstance(detail, Mapping)
+        for record in detail.get("records", [])[:1]
+    )
+
+
 def render_markdown(data: Mapping[str, Any], docs: Mapping[str, str] | None = None) -> str:
     dataset = data["dataset"]
     parts = [
@@ -137,6 +155,8 @@ def render_markdown(data: Mapping[str, Any], docs: Mapping[str, str] | None = No
         parts += ["", "## Robustness profile", "", profile]
     for task, results in (data.get("tasks") or {}).items():
         parts += ["", f"## Task `{task}`", "", task_table(results)]
+        if _has_target_groups(results):
+            parts += ["", GROUPS_NOTE]
         examples = attack_examples(results, docs)
         if examples:
             parts += ["", "Examples (changed words marked [[original→adversarial]]):", ""] + examples
