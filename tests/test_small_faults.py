@@ -127,3 +127,17 @@ def test_a_ranker_whose_scores_drift_is_flagged_before_the_run(tmp_path, caplog)
     flagged = [r.getMessage() for r in caplog.records if "drift" in r.getMessage()]
     assert len(flagged) == 1 and "scores the same pairs differently" in flagged[0] and "check_ranker" in flagged[0]
     assert not any("'bm25'" in r.getMessage() for r in caplog.records)  # a deterministic ranker is not flagged
+
+
+def test_a_plugin_without_score_is_refused_before_any_model_loads(tmp_path, monkeypatch) -> None:
+    from robustness.rankers import bi_encoder
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("a model was loaded before the plug-in was checked")
+
+    monkeypatch.setattr(bi_encoder.BiEncoderRanker, "__init__", no_loading)
+    plugin = tmp_path / "no_score_plugin.py"
+    plugin.write_text("class NoScore:\n    name = 'noscore'\n")
+    spec = {**SPEC, "rankers": ["bm25", "minilm", {"type": f"{plugin}:NoScore"}]}
+    with pytest.raises(RobustnessError, match="has no 'score'"):
+        run_benchmark(spec, output_dir=tmp_path / "out", progress=False)
