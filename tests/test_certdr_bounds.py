@@ -1,0 +1,92 @@
+"""CertDR's confidence bounds and certification rules (defenses/bounds.py)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from robustness.defenses.bounds import (
+    certified_by_intervals,
+    certified_loose,
+    certified_tight,
+    hoeffding_epsilon,
+    intervals,
+)
+from robustness.errors import ConfigError
+
+
+def test_hoeffding_epsilon_by_hand() -> None:
+    assert hoeffding_epsilon(100, 0.05) == pytest.approx(2 * math.sqrt(math.log(40) / 200))
+    assert hoeffding_epsilon(100, 0.05) == pytest.approx(0.2716, abs=1e-4)  # the issue's "n = 100 gives ε ≈ 0.27"
+    assert hoeffding_epsilon(1000, 0.05) == pytest.approx(0.0859, abs=1e-4)
+    with pytest.raises(ConfigError, match="alpha"):
+        hoeffding_epsilon(100, 1.5)
+    with pytest.raises(ConfigError, match="integer >= 1"):
+        hoeffding_epsilon(0)
+
+
+def test_rules_on_a_hand_case() -> None:
+    # Top-2 by ĝ: 0.9, 0.8. The rest: 0.5 (Δ 0.05) and 0.3 (Δ 0.4).
+    g, delta = [0.5, 0.9, 0.3, 0.8], [0.05, 0.0, 0.4, 0.0]
+    # tight: 0.8 - max(0.55, 0.7) = 0.10; loose: 0.8 - 0.5 - 0.4 = -0.10
+    assert certified_tight(g, delta, k=2, epsilon=0.09)
+    assert not certified_tight(g, delta, k=2, epsilon=0.11)
+    assert not certified_loose(g, delta, k=2, epsilon=0.0)
+    assert certified_loose(g, [0.05, 0.0, 0.1, 0.0], k=2, epsilon=0.15)  # 0.8 - 0.5 - 0.1 = 0.2
+    with pytest.raises(ConfigError, match="K must be between 1"):
+        certified_tight(g, delta, k=4, epsilon=0.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), min_size=2, max_size=30),
+    st.integers(1, 29),
+    st.floats(0, 0.5),
+)
+def test_the_tight_rule_certifies_everything_the_loose_rule_does(docs, k, epsilon) -> None:
+    g, delta = [d[0] for d in docs], [d[1] for d in docs]
+    k = min(k, len(docs) - 1)
+    if certified_loose(g, delta, k, epsilon):
+        assert certified_tight(g, delta, k, epsilon)
+
+
+def test_intervals_cover_the_true_means_jointly() -> None:
+    """Simulated smoothed scores (Beta-distributed, some concentrated): in 400 trials the 20
+    intervals of a list all hold their true means in at least 1 - α of the trials."""
+    rng = np.random.default_rng(7)
+    a = rng.uniform(1, 200, size=20)
+    b = rng.uniform(1, 200, size=20)
+    true = a / (a + b)
+    for method in ("bernstein", "hoeffding"):
+        covered = 0
+        for _ in range(400):
+            samples = rng.beta(a[:, None], b[:, None], size=(20, 100))
+            _, lo, hi = intervals(samples, alpha=0.05, method=method)
+            covered += bool(np.all((lo <= true) & (true <= hi)))
+        assert covered / 400 >= 0.95, method
+
+
+def test_bernstein_intervals_certify_concentrated_scores_that_hoeffding_cannot() -> None:
+    rng = np.random.default_rng(3)
+    means = np.array([0.80, 0.76, 0.70, 0.62, 0.55])
+    samples = np.clip(means[:, None] + rng.normal(0, 0.01, size=(5, 1000)), 0, 1)
+    delta = np.full(5, 0.02)
+    g, lo_b, hi_b = intervals(samples, method="bernstein")
+    _, lo_h, hi_h = intervals(samples, method="hoeffding")
+    assert np.all(hi_b - lo_b < hi_h - lo_h)
+    assert certified_by_intervals(g, lo_b, hi_b, delta, k=2)
+    assert not certified_by_intervals(g, lo_h, hi_h, delta, k=2)
+    assert not certified_tight(g, delta, k=2, epsilon=hoeffding_epsilon(1000))
+
+
+def test_intervals_refuse_scores_outside_the_unit_interval() -> None:
+    with pytest.raises(ConfigError, match=r"\[0, 1\]"):
+        intervals(np.array([[0.2, 1.3]]))
+    with pytest.raises(ConfigError, match="n >= 2"):
+        intervals(np.array([[0.2]]))
+    with pytest.raises(ConfigError, match="unknown interval method"):
+        intervals(np.array([[0.2, 0.3]]), method="wald")
