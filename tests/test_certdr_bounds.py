@@ -54,6 +54,23 @@ def test_the_tight_rule_certifies_everything_the_loose_rule_does(docs, k, epsilo
         assert certified_tight(g, delta, k, epsilon)
 
 
+def test_interval_radii_by_hand() -> None:
+    """Two documents, α = 0.05: each side of each interval gets 0.05 / 4 (union bound over the
+    list, two sides), so ln(2 / δ) = ln(160) in Maurer and Pontil's radius and ln(80) in Hoeffding's."""
+    samples = np.array([[0.2, 0.4, 0.6, 0.8], [0.5, 0.5, 0.5, 0.5]])
+    means, lo, hi = intervals(samples, alpha=0.05, method="bernstein")
+    variance = np.var([0.2, 0.4, 0.6, 0.8], ddof=1)
+    radius = math.sqrt(2 * variance * math.log(160) / 4) + 7 * math.log(160) / 9
+    assert means.tolist() == pytest.approx([0.5, 0.5])
+    assert hi[0] == pytest.approx(min(1.0, 0.5 + radius)) and lo[1] == pytest.approx(max(0.0, 0.5 - 7 * math.log(160) / 9))
+    wide = np.tile([0.0, 1.0], (2, 500))  # n = 1000: radii below 0.5, so no clipping
+    _, lo_b, _ = intervals(wide, alpha=0.05, method="bernstein")
+    eb = math.sqrt(2 * np.var(wide[0], ddof=1) * math.log(160) / 1000) + 7 * math.log(160) / (3 * 999)
+    assert lo_b[0] == pytest.approx(0.5 - eb)
+    _, lo_h, _ = intervals(wide, alpha=0.05, method="hoeffding")
+    assert lo_h[0] == pytest.approx(0.5 - math.sqrt(math.log(80) / 2000))
+
+
 def test_intervals_cover_the_true_means_jointly() -> None:
     """Simulated smoothed scores (Beta-distributed, some concentrated): in 400 trials the 20
     intervals of a list all hold their true means in at least 1 - α of the trials."""
