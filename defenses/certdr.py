@@ -27,7 +27,7 @@ from robustness.text.synonyms import load_synonym_source
 from robustness.text.tokenize import is_word, match_case, split_tokens
 
 from robustness.defenses.bounds import certified_by_intervals, certified_loose, certified_tight, hoeffding_epsilon, intervals
-from robustness.defenses.smoothing import SubstitutionSets
+from robustness.defenses.smoothing import SubstitutionSets, check_budget, check_set_size
 
 if TYPE_CHECKING:
     from robustness.engine import ScoringEngine
@@ -60,6 +60,8 @@ class CertDR:
             raise ConfigError(f"certdr samples must be an integer >= 2, got {samples!r}")
         if not temperature > 0:
             raise ConfigError(f"certdr temperature must be > 0, got {temperature}")
+        check_set_size(set_size)
+        check_budget(budget)
         self.samples = samples
         self.alpha = alpha
         self.epsilon = hoeffding_epsilon(samples, alpha)

@@ -32,8 +32,7 @@ class SubstitutionSets:
     """
 
     def __init__(self, source: SynonymSource, max_size: int = 100, neighbours_per_word: int = 50) -> None:
-        if not isinstance(max_size, int) or max_size < 1:
-            raise ConfigError(f"substitution set size must be an integer >= 1, got {max_size!r}")
+        check_set_size(max_size)
         self.source = source
         self.max_size = max_size
         self.neighbours_per_word = neighbours_per_word
@@ -54,7 +53,7 @@ class SubstitutionSets:
                         component.add(neighbour)
                         frontier.append(neighbour)
             if len(component) > self.max_size:  # a large component: the nearest words instead
-                component = {word, *self._neighbours(word, self.max_size - 1)[: self.max_size - 1]}
+                component = {word, *self._neighbours(word, self.max_size - 1)}
             self._sets[word] = tuple(sorted(component))
         return self._sets[word]
 
@@ -74,11 +73,20 @@ class SubstitutionSets:
         return [rng.choice(self.of(w)) for w in words]
 
 
+def check_set_size(max_size: object) -> None:
+    if not isinstance(max_size, int) or max_size < 1:
+        raise ConfigError(f"substitution set size must be an integer >= 1, got {max_size!r}")
+
+
+def check_budget(budget: object) -> None:
+    if budget is not None and (not isinstance(budget, int) or budget < 0):
+        raise ConfigError(f"substitution budget R must be an integer >= 0 or None, got {budget!r}")
+
+
 def shift_bound(overlaps: Sequence[float], budget: int | None = None) -> float:
     """Δ = 1 − ∏ q_w over all words, or over the `budget` smallest q_w (an attacker who changes
     at most R words can only move the distribution at R positions)."""
-    if budget is not None and (not isinstance(budget, int) or budget < 0):
-        raise ConfigError(f"substitution budget R must be an integer >= 0 or None, got {budget!r}")
+    check_budget(budget)
     if any(not 0.0 <= q <= 1.0 for q in overlaps):
         raise ConfigError("per-word overlaps q_w must lie in [0, 1]")
     chosen = sorted(overlaps)[:budget] if budget is not None else list(overlaps)

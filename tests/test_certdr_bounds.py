@@ -107,3 +107,20 @@ def test_intervals_refuse_scores_outside_the_unit_interval() -> None:
         intervals(np.array([[0.2]]))
     with pytest.raises(ConfigError, match="unknown interval method"):
         intervals(np.array([[0.2, 0.3]]), method="wald")
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"samples": 1}, "samples must be an integer >= 2"),
+        ({"temperature": 0}, "temperature must be > 0"),
+        ({"alpha": 2.0}, "alpha must be in"),
+        ({"set_size": 0}, "substitution set size must be an integer >= 1"),
+        ({"budget": -1}, "substitution budget R must be"),
+    ],
+)
+def test_certdr_refuses_bad_parameters_when_built(params, message) -> None:
+    from robustness.defenses.certdr import CertDR
+
+    with pytest.raises(ConfigError, match=message):
+        CertDR(**params)
