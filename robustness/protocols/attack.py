@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 
 import numpy as np
 
+from robustness.text.edits import apply_edits  # re-exported: attacks replay their Edit records with it
+
 if TYPE_CHECKING:
     from robustness.data.collection import Collection
     from robustness.engine import ScoringEngine
@@ -65,26 +67,6 @@ class Edit:
         if self.ranks is not None:
             record["ranks"] = list(self.ranks)
         return record
-
-
-def apply_edits(text: str, edits: Sequence[Edit]) -> str:
-    """The text after `edits` (offsets into `text`); overlapping edits are an error.
-
-    Insertions at the same offset keep their listed order."""
-    order = sorted(range(len(edits)), key=lambda i: (edits[i].position, i))
-    pieces: list[str] = []
-    cursor = 0
-    for i in order:
-        edit = edits[i]
-        if edit.position < cursor:
-            raise ValueError(f"edit {edit} overlaps the previous one")
-        if text[edit.position : edit.position + len(edit.old)] != edit.old:
-            raise ValueError(f"edit {edit} does not match the text at offset {edit.position}")
-        pieces.append(text[cursor : edit.position])
-        pieces.append(edit.new)
-        cursor = edit.position + len(edit.old)
-    pieces.append(text[cursor:])
-    return "".join(pieces)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ __all__ = [
     "join_kept",
     "match_case",
     "split_tokens",
+    "word_spans",
     "words",
 ]
 
@@ -51,6 +52,11 @@ def split_tokens(text: str) -> list[str]:
     """Split ``text`` into word, whitespace and single-punctuation tokens; joining them gives
     ``text`` back."""
     return _TOKEN_RE.findall(text)
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans [start, end) of the words of `text`, in order."""
+    return [m.span() for m in _WORD_RE.finditer(text)]
 
 
 def is_word(token: str) -> bool:
