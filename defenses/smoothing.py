@@ -20,6 +20,7 @@ from collections.abc import Sequence
 
 from robustness.errors import ConfigError
 from robustness.text.synonyms import SynonymSource
+from robustness.text.tokenize import is_word, match_case
 
 
 class SubstitutionSets:
@@ -71,6 +72,11 @@ class SubstitutionSets:
     def sample(self, words: Sequence[str], rng: random.Random) -> list[str]:
         """One smoothed copy of the words: each replaced by a uniform draw from its set."""
         return [rng.choice(self.of(w)) for w in words]
+
+    def perturb(self, tokens: Sequence[str], rng: random.Random) -> str:
+        """One smoothed copy of a tokenised text (`split_tokens`): every word replaced by a
+        uniform draw from its set, in the word's case; spacing and punctuation kept."""
+        return "".join(match_case(rng.choice(self.of(t.lower())), t) if is_word(t) else t for t in tokens)
 
 
 def check_set_size(max_size: object) -> None:

@@ -107,31 +107,43 @@ def test_delta_stays_sound_when_a_neighbours_set_is_larger(sets) -> None:
     assert exact("q") - exact("p0") <= sets.delta(["q"]) + 1e-12
 
 
-def test_certdr_certificates_survive_every_substitution(sets) -> None:
-    """CertDR on a tiny collection through the real engine: the loose rule never certifies a K
-    the tight rule does not, and at every K certified by any rule no document outside the top K
-    enters it under any substitution (exact smoothed scores, by enumeration)."""
+def _toy_engine(seen: list[tuple[str, str]] | None = None):
+    from robustness import CallableRanker
+    from robustness.engine import ScoringEngine
+
+    def score(queries, docs):
+        if seen is not None:
+            seen.extend(zip(queries, docs))
+        return [math.log(_base(d.split()) / (1 - _base(d.split()))) for d in docs]  # sigmoid(score) = _base
+
+    return ScoringEngine(CallableRanker(score, name="toy", version="1"), progress=False)
+
+
+def _certdr(**params):
     from pathlib import Path
 
     from robustness.defenses.certdr import CertDR
-    from robustness.engine import ScoringEngine
-    from robustness import CallableRanker
 
-    def score(queries, docs):
-        return [math.log(_base(d.split()) / (1 - _base(d.split()))) for d in docs]  # sigmoid(score) = _base
+    return CertDR(temperature=1.0, synonym_source=f"{Path(__file__)}:TinyGraph", set_size=3, **params)
 
+
+@pytest.mark.parametrize("looks", [1, 5])
+def test_certdr_certificates_survive_every_substitution(sets, looks) -> None:
+    """CertDR on a tiny collection through the real engine: the loose rule never certifies a K
+    the tight rule does not, and at every K certified by any rule no document outside the top K
+    enters it under any substitution (exact smoothed scores, by enumeration); with early
+    stopping too, which here saves samples."""
     # exact smoothed scores 0.882, 0.709, 0.803, 0.574; Δ 0, 2/3, 0, 0
     docs = ["cat kitty", "cat p5", "feline zzz", "zzz"]
-    certdr = CertDR(samples=3000, temperature=1.0, synonym_source=f"{Path(__file__)}:TinyGraph", set_size=3)
-    engine = ScoringEngine(CallableRanker(score, name="toy", version="1"), progress=False)
-    certificate = certdr.certify("cats", docs, [1, 2, 3], engine, random.Random(0))
+    certificate = _certdr(samples=3000, looks=looks).certify("cats", docs, [1, 2, 3], _toy_engine(), random.Random(0))
 
     assert len(certificate.scores) == len(docs) and all(0 <= g <= 1 for g in certificate.scores)
     assert set(certificate.certified["loose"]) <= set(certificate.certified["tight"])
-    assert certificate.figures["epsilon"] == pytest.approx(2 * math.sqrt(math.log(40) / 6000))
+    assert certificate.figures["epsilon"] == pytest.approx(2 * math.sqrt(math.log(40 * looks) / 6000))
     # K = 3: 0.709 - 0.574 = 0.135 beats ε = 0.05 and the Bernstein widths; the loose rule
     # subtracts the list's largest Δ (2/3, a top-3 document's) and certifies nothing.
     assert certificate.certified == {"loose": [], "tight": [3], "bernstein": [3]}
+    assert (certificate.figures["samples_share"] == 1.0) == (looks == 1)
     exact = [_exact_smoothed(d.split(), sets) for d in docs]
     order = sorted(range(len(docs)), key=lambda i: -certificate.scores[i])
     for rule, ks in certificate.certified.items():
@@ -141,3 +153,31 @@ def test_certdr_certificates_survive_every_substitution(sets) -> None:
                 words = docs[i].split()
                 worst = max(_exact_smoothed(list(a), sets) for a in itertools.product(*(sets.of(w) for w in words)))
                 assert worst < floor, (rule, k, docs[i])
+
+
+def test_a_document_gets_the_same_copies_in_every_list() -> None:
+    """The copies of a document depend on the run's seed and its text, not on the query or its
+    place in the list, so caches serve them once for all queries that list it."""
+    seen: list[tuple[str, str]] = []
+    certdr, engine = _certdr(samples=40), _toy_engine(seen)
+    certdr.certify("q one", ["cat p0 p3", "kitty"], [1], engine, random.Random(9))
+    certdr.certify("q two", ["feline", "cat p0 p3"], [1], engine, random.Random(9))
+    copies = {q: {d for qq, d in seen if qq == q and len(d.split()) == 3} for q in ("q one", "q two")}  # distinct copies (the engine de-duplicates)
+    assert len(copies["q one"]) > 5 and copies["q one"] == copies["q two"]
+    seen.clear()
+    certdr.certify("q one", ["cat p0 p3", "kitty"], [1], _toy_engine(seen), random.Random(10))
+    assert {d for _, d in seen if len(d.split()) == 3} != copies["q one"]  # another seed, other copies
+
+
+def test_a_budget_list_certifies_the_same_samples_at_every_attack_size() -> None:
+    """One pass, rules per R: a larger attack budget never certifies more, and R = 0 (no
+    substitution) certifies what the Monte Carlo error allows."""
+    docs = ["cat kitty", "cat p5", "feline zzz", "p0 p3 zzz"]
+    certificate = _certdr(samples=400, budget=[0, 1, None]).certify("cats", docs, [1, 2, 3], _toy_engine(), random.Random(0))
+    assert set(certificate.certified) == {f"{rule} R={r}" for rule in ("loose", "tight", "bernstein") for r in ("0", "1", "any")}
+    for rule in ("loose", "tight", "bernstein"):
+        zero, one, any_ = (set(certificate.certified[f"{rule} R={r}"]) for r in ("0", "1", "any"))
+        assert any_ <= one <= zero
+    assert certificate.figures["mean_delta R=0"] == 0.0 < certificate.figures["mean_delta R=1"] <= certificate.figures["mean_delta R=any"]
+    assert 3 in certificate.certified["bernstein R=0"]
+    assert certificate.certified["loose R=0"] == certificate.certified["tight R=0"]  # Δ = 0, equal n: one rule

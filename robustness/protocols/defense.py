@@ -47,7 +47,11 @@ class Certifier(Protocol):
     def certify(
         self, query: str, docs: Sequence[str], ks: Sequence[int], engine: ScoringEngine, rng: random.Random
     ) -> Certificate:
-        """Certify the ranked list `docs` (texts, best first, by the engine's ranker) at each K of `ks`."""
+        """Certify the ranked list `docs` (texts, best first, by the engine's ranker) at each K of `ks`.
+
+        `rng` starts from the same seeded state for every query of a ranker, so a certifier can
+        draw randomness that belongs to a document rather than a query (CertDR gives a document
+        the same smoothed copies in every list, which the engine's caches then serve once)."""
         ...
 
 
