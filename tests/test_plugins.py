@@ -48,7 +48,7 @@ def test_robustness_list_shows_the_plugins(site) -> None:
             current.append(line.split()[0])
     assert "demo_append" in sections["attacks"] and "prada" in sections["attacks"]
     assert "demo_gap" in sections["certifiers"] and "certdr" in sections["certifiers"]
-    assert sections["detectors"] == ["demo_overlap"]
+    assert sections["detectors"] == ["demo_overlap", "osd_spamicity", "perplexity"]  # the plug-in beside the built-ins, sorted
     assert "Certify the top-K of a list when the K-th score beats" in out
     assert "params: margin: float=0.5" in out
 

@@ -10,11 +10,14 @@ implementation; the protocols they rely on are in `robustness.protocols.defense`
   same lists when the certifier reports smoothed scores.
 - detection: attacks produce adversarial documents on Easy-5 / Hard-5 targets; the detector
   scores them and the clean documents of the same lists; figures are ROC AUC, and with a
-  threshold the detection rate and the false-positive rate.
+  threshold the detection rate and the false-positive rate. A detector that learns from the
+  collection (`fit`) sees it without the scored lists' documents: a language model fitted on a
+  clean document would tell it from any edited copy by memory alone.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -83,7 +86,7 @@ class CertificationTask:
         per_query_records: dict[str, Any] = {}
         for qid in qids:
             top = ranked(run[qid])[: self.list_size]
-            certificate = certifier.certify(ctx.queries[qid], [ctx.collection.docs[d] for d in top], self.ks, engine, ctx.rng(self.name, ranker_name, qid))
+            certificate = certifier.certify(ctx.queries[qid], [ctx.collection.docs[d] for d in top], self.ks, engine, ctx.rng(self.name, ranker_name))
             for rule, ks in certificate.certified.items():
                 certified.setdefault(rule, []).append(list(ks))
             for key, value in certificate.figures.items():
@@ -147,9 +150,10 @@ class DetectionTask:
 
     def run(self, ctx: TaskContext, ranker_name: str) -> dict[str, Any]:
         detector = make("detector", self.detector.name, self.detector.params, where="detection detector.params")
-        fit_detector(detector, ctx.collection)
         run = ctx.results[ranker_name].run
         qids = _sample(ctx, self.name, ranker_name, ctx.candidates_k, self.max_queries)
+        listed = {d for q in qids for d in run[q]}
+        fit_detector(detector, dataclasses.replace(ctx.collection, docs={d: t for d, t in ctx.collection.docs.items() if d not in listed}, _fingerprint=""))
         queries = {q: ctx.queries[q] for q in qids}
         relevant = {q: {d for d, g in ctx.qrels[q].items() if g > 0} for q in qids}
         summary: dict[str, Any] = {}
