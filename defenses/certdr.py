@@ -5,11 +5,13 @@ For one query's ranked list, every document is sampled up to `samples` times fro
 smoothing distribution (`defenses/smoothing.py`). Its copies come from a random stream seeded
 by the run and the document's text, not the query: a document gets the same copies in every
 list it appears in, so the engine's caches (a bi-encoder's document embeddings, the score
-store) serve them once for all queries. Scores are squashed to [0, 1] by a sigmoid of score /
+store) serve them once for all queries. Scores are squashed to [0, 1] by a sigmoid of (score − `offset`) /
 `temperature`; their mean is the smoothed score ĝ. The list is certified at each K by three
 rules (`defenses/bounds.py`): the released code's loose rule and the paper's tight rule, both
-on the paper's Hoeffding ε, and the tight rule on empirical-Bernstein intervals under a union
-bound over the list ("bernstein").
+on the paper's Hoeffding ε, which bounds each compared pair and not the list as a whole; and
+the tight rule on intervals that hold for the whole list together (a union bound over it), by
+Hoeffding ("hoeffding") and by empirical Bernstein ("bernstein"): those two are the valid
+comparison of a variance-blind and a variance-aware bound at the same α and the same n.
 
 With `looks` > 1, sampling runs in rounds (n/2^(looks−1), …, n/2, n copies) and a document
 stops once no open K needs it (`open_documents`, under either interval family); every round's
@@ -25,6 +27,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -48,8 +51,11 @@ class CertDR:
     - `samples` (n): smoothed copies per document; the paper uses 1,000. Hoeffding's ε is 0.27
       at n = 100 and 0.086 at n = 1,000, so use the Bernstein rule at small n;
     - `alpha`: the certificate's failure probability (0.05);
-    - `temperature`: base scores are squashed by sigmoid(score / temperature). Use a scale where
-      the ranker's scores differ: about 1 for cross-encoder logits, 0.1 for cosine similarities;
+    - `temperature`, `offset`: base scores are squashed by sigmoid((score − offset) / temperature).
+      A small temperature makes each copy's value nearly 0 or 1 (is the copy's score above
+      `offset`?), so ĝ is the probability that it is, with a small variance near 0 and 1, where
+      the Bernstein rule gains most. Put `offset` where the ranker separates relevant from not
+      (0 for a cross-encoder's logits; BM25 scores need one in their own range);
     - `synonym_source`, `set_size`: the substitution sets (component if ≤ `set_size` words);
     - `budget`: the attacker's number of substituted words R (None: any number), or a list of
       them: the same samples are then certified at every R, with rules named "tight R=1" etc.
@@ -65,6 +71,7 @@ class CertDR:
         samples: int = 100,
         alpha: float = 0.05,
         temperature: float = 1.0,
+        offset: float = 0.0,
         synonym_source: str = "combined",
         set_size: int = 100,
         budget: int | None | list[int | None] = None,
@@ -86,6 +93,7 @@ class CertDR:
         self.alpha = alpha
         self.epsilon = hoeffding_epsilon(samples, alpha / looks)
         self.temperature = temperature
+        self.offset = offset
         self.synonym_source = synonym_source
         self.set_size = set_size
         self.looks = looks
@@ -100,46 +108,45 @@ class CertDR:
 
     def certify(self, query: str, docs: Sequence[str], ks: Sequence[int], engine: ScoringEngine, rng: random.Random) -> Certificate:
         stream_seed = rng.getrandbits(64)
-        streams = [random.Random(f"certdr/{stream_seed}/{text_hash(doc)}") for doc in docs]
+        streams = [np.random.default_rng([stream_seed, int(text_hash(doc)[:16], 16)]) for doc in docs]
         token_lists = [split_tokens(doc) for doc in docs]
         words = [[t.lower() for t in tokens if is_word(t)] for tokens in token_lists]
         deltas = {r: np.array([self.sets.delta(w, r) for w in words]) for r in self.budgets}
         usable = [k for k in ks if 1 <= k < len(docs)]
-        samples: list[list[float]] = [[] for _ in docs]
-        alpha = self.alpha / self.looks
-        paper = (np.full(len(docs), -np.inf), np.full(len(docs), np.inf))
-        bernstein = (np.zeros(len(docs)), np.ones(len(docs)))
+        estimates = _Estimates.empty(len(docs), self.alpha / self.looks)
         wanted = np.ones(len(docs), dtype=bool)
-        copies_seen: set[str] = set()
+        distinct: set[str] = set()
         for size in self.schedule():
-            rows = [i for i in range(len(docs)) if wanted[i] for _ in range(size - len(samples[i]))]
-            copies = [self.sets.perturb(token_lists[i], streams[i]) for i in rows]
-            copies_seen.update(copies)
-            raw = engine.score([query] * len(copies), copies, desc="certdr samples")
-            for i, value in zip(rows, 1.0 / (1.0 + np.exp(-np.asarray(raw, dtype=np.float64) / self.temperature))):
-                samples[i].append(float(value))
-            counts = np.array([len(s) for s in samples], dtype=np.float64)
-            g = np.array([np.mean(s) for s in samples])
-            paper = _intersect(paper, paper_intervals(g, counts, alpha))
-            bernstein = _intersect(bernstein, intervals(g, np.array([np.var(s, ddof=1) for s in samples]), counts, alpha))
+            draws = {i: self.sets.copies(token_lists[i], size - len(estimates.samples[i]), streams[i]) for i in np.flatnonzero(wanted)}
+            rows = [i for i, copies in draws.items() for _ in copies]
+            copies = [c for batch in draws.values() for c in batch]
+            distinct.update(copies)
+            raw = np.asarray(engine.score([query] * len(copies), copies, desc="certdr samples"), dtype=np.float64)
+            estimates.add(rows, 1.0 / (1.0 + np.exp(-(raw - self.offset) / self.temperature)))
             wanted = np.zeros(len(docs), dtype=bool)
             for delta in deltas.values():
-                wanted |= open_documents(g, *paper, delta, usable) | open_documents(g, *bernstein, delta, usable)
+                for bounds in (estimates.paper, estimates.hoeffding, estimates.bernstein):
+                    wanted |= open_documents(estimates.g, *bounds, delta, usable)
             if not wanted.any():
                 break
+        return self._certificate(estimates, deltas, usable, len(distinct))
+
+    def _certificate(self, estimates: _Estimates, deltas: dict[int | None, np.ndarray], usable: list[int], distinct: int) -> Certificate:
+        g, counts = estimates.g, estimates.counts
         certified: dict[str, list[int]] = {}
         figures: dict[str, float] = {"epsilon": self.epsilon}
         for r, delta in deltas.items():
             suffix = "" if len(self.budgets) == 1 else f" R={'any' if r is None else r}"
-            certified[f"loose{suffix}"] = [k for k in usable if certified_loose(g, *paper, delta, k)]
-            certified[f"tight{suffix}"] = [k for k in usable if certified_tight(g, *paper, delta, k)]
-            certified[f"bernstein{suffix}"] = [k for k in usable if certified_tight(g, *bernstein, delta, k)]
+            certified[f"loose{suffix}"] = [k for k in usable if certified_loose(g, *estimates.paper, delta, k)]
+            certified[f"tight{suffix}"] = [k for k in usable if certified_tight(g, *estimates.paper, delta, k)]
+            certified[f"hoeffding{suffix}"] = [k for k in usable if certified_tight(g, *estimates.hoeffding, delta, k)]
+            certified[f"bernstein{suffix}"] = [k for k in usable if certified_tight(g, *estimates.bernstein, delta, k)]
             figures[f"mean_delta{suffix}"] = float(delta.mean())
         figures |= {
-            "mean_bernstein_width": float((bernstein[1] - bernstein[0]).mean()),
+            "mean_bernstein_width": float((estimates.bernstein[1] - estimates.bernstein[0]).mean()),
             "samples": float(counts.mean()),
-            "samples_share": float(counts.sum() / (self.samples * len(docs))),
-            "distinct_copies_share": len(copies_seen) / counts.sum(),
+            "samples_share": float(counts.sum() / (self.samples * len(g))),
+            "distinct_copies_share": distinct / float(counts.sum()),
         }
         return Certificate(certified=certified, scores=g.tolist(), figures=figures)
 
@@ -148,6 +155,41 @@ class CertDR:
         return sorted({max(2, math.ceil(self.samples / 2 ** (self.looks - 1 - j))) for j in range(self.looks)})
 
 
-def _intersect(old: tuple[np.ndarray, np.ndarray], new: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The running intersection of two rounds' intervals (both hold, under the union bound)."""
-    return np.maximum(old[0], new[0]), np.minimum(old[1], new[1])
+@dataclass
+class _Estimates:
+    """A list's smoothed-score samples so far and the running intersection of every round's
+    intervals (each round's hold with probability ≥ 1 − α / looks, so all of them together
+    with ≥ 1 − α, and so does their intersection)."""
+
+    samples: list[list[float]]
+    alpha: float
+    paper: tuple[np.ndarray, np.ndarray]
+    hoeffding: tuple[np.ndarray, np.ndarray]
+    bernstein: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def empty(cls, size: int, alpha: float) -> _Estimates:
+        unit = (np.zeros(size), np.ones(size))
+        return cls([[] for _ in range(size)], alpha, (np.full(size, -np.inf), np.full(size, np.inf)), unit, unit)
+
+    @property
+    def g(self) -> np.ndarray:
+        return np.array([np.mean(s) for s in self.samples])
+
+    @property
+    def counts(self) -> np.ndarray:
+        return np.array([len(s) for s in self.samples], dtype=np.float64)
+
+    def add(self, rows: Sequence[int], values: np.ndarray) -> None:
+        """Record a round's squashed scores (`rows[j]`: the document of `values[j]`)."""
+        for i, value in zip(rows, values.tolist()):
+            self.samples[i].append(value)
+        g, counts = self.g, self.counts
+        variances = np.array([np.var(s, ddof=1) for s in self.samples])
+        for name, (lo, hi) in (
+            ("paper", paper_intervals(g, counts, self.alpha)),
+            ("hoeffding", intervals(g, variances, counts, self.alpha, method="hoeffding")),
+            ("bernstein", intervals(g, variances, counts, self.alpha, method="bernstein")),
+        ):
+            old_lo, old_hi = getattr(self, name)
+            setattr(self, name, (np.maximum(old_lo, lo), np.minimum(old_hi, hi)))

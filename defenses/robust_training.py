@@ -20,6 +20,8 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from robustness.config import ComponentSpec
 from robustness.data import Collection, bm25_candidates
 from robustness.engine import ScoringEngine
@@ -42,7 +44,8 @@ def noisy_triples(triples: Sequence[Triple], sets: SubstitutionSets, rng: random
     if not 0.0 < share <= 1.0:
         raise ConfigError(f"robust training share must be in (0, 1], got {share}")
     chosen = sorted(rng.sample(range(len(triples)), round(share * len(triples))))
-    return [(triples[i][0], sets.perturb(split_tokens(triples[i][1]), rng), sets.perturb(split_tokens(triples[i][2]), rng)) for i in chosen]
+    generator = np.random.default_rng(rng.getrandbits(64))
+    return [(triples[i][0], *(sets.copies(split_tokens(doc), 1, generator)[0] for doc in triples[i][1:])) for i in chosen]
 
 
 def adversarial_triples(results: Sequence[AttackResult], queries: Mapping[str, str], positives: Mapping[str, Sequence[str]]) -> list[Triple]:

@@ -15,8 +15,9 @@ it when T_v is the larger one; the max keeps the bound sound.
 from __future__ import annotations
 
 import math
-import random
 from collections.abc import Sequence
+
+import numpy as np
 
 from robustness.errors import ConfigError
 from robustness.text.synonyms import SynonymSource
@@ -69,14 +70,21 @@ class SubstitutionSets:
         """Δ_d for a document's words; with `budget` R, over the R smallest q_w."""
         return shift_bound([self.overlap(w) for w in words], budget)
 
-    def sample(self, words: Sequence[str], rng: random.Random) -> list[str]:
-        """One smoothed copy of the words: each replaced by a uniform draw from its set."""
-        return [rng.choice(self.of(w)) for w in words]
-
-    def perturb(self, tokens: Sequence[str], rng: random.Random) -> str:
-        """One smoothed copy of a tokenised text (`split_tokens`): every word replaced by a
-        uniform draw from its set, in the word's case; spacing and punctuation kept."""
-        return "".join(match_case(rng.choice(self.of(t.lower())), t) if is_word(t) else t for t in tokens)
+    def copies(self, tokens: Sequence[str], n: int, generator: np.random.Generator) -> list[str]:
+        """`n` smoothed copies of a tokenised text (`split_tokens`): every word replaced by a
+        uniform draw from its set, in the word's case; spacing and punctuation kept. All draws
+        of a copy come from `generator` at once, so a copy costs one string join."""
+        slots = [i for i, t in enumerate(tokens) if is_word(t)]
+        choices = [[match_case(v, tokens[i]) for v in self.of(tokens[i].lower())] for i in slots]
+        sizes = np.array([len(c) for c in choices], dtype=np.int64)
+        picks = (generator.random((n, len(slots))) * sizes).astype(np.int64) if slots else np.zeros((n, 0), dtype=np.int64)
+        out = []
+        for row in picks:
+            parts = list(tokens)
+            for slot, options, pick in zip(slots, choices, row.tolist()):
+                parts[slot] = options[pick]
+            out.append("".join(parts))
+        return out
 
 
 def check_set_size(max_size: object) -> None:

@@ -7,10 +7,12 @@ import itertools
 import math
 import random
 
+import numpy as np
 import pytest
 
 from robustness.defenses.smoothing import SubstitutionSets, shift_bound
 from robustness.errors import ConfigError
+from robustness.text.tokenize import split_tokens
 
 RING = [f"p{i}" for i in range(6)]
 
@@ -72,10 +74,11 @@ def _exact_smoothed(words: list[str], sets: SubstitutionSets) -> float:
 
 def test_monte_carlo_smoothing_converges_to_the_exact_expectation(sets) -> None:
     words = ["cat", "p0", "zzz", "p3"]
-    rng = random.Random(5)
-    estimate = sum(_base(sets.sample(words, rng)) for _ in range(20000)) / 20000
+    copies = [c.split() for c in sets.copies(split_tokens(" ".join(words)), 20000, np.random.default_rng(5))]
+    estimate = sum(_base(c) for c in copies) / len(copies)
     assert estimate == pytest.approx(_exact_smoothed(words, sets), abs=0.01)
-    assert all(sets.sample(words, rng)[2] == "zzz" for _ in range(20))  # a word without synonyms stays
+    assert all(c[2] == "zzz" for c in copies)  # a word without synonyms stays
+    assert {tuple(c) for c in copies} == set(itertools.product(*(sets.of(w) for w in words)))  # every draw reachable
 
 
 @pytest.mark.parametrize("budget", [None, 1])
@@ -142,7 +145,7 @@ def test_certdr_certificates_survive_every_substitution(sets, looks) -> None:
     assert certificate.figures["epsilon"] == pytest.approx(2 * math.sqrt(math.log(40 * looks) / 6000))
     # K = 3: 0.709 - 0.574 = 0.135 beats ε = 0.05 and the Bernstein widths; the loose rule
     # subtracts the list's largest Δ (2/3, a top-3 document's) and certifies nothing.
-    assert certificate.certified == {"loose": [], "tight": [3], "bernstein": [3]}
+    assert certificate.certified == {"loose": [], "tight": [3], "hoeffding": [3], "bernstein": [3]}
     assert (certificate.figures["samples_share"] == 1.0) == (looks == 1)
     exact = [_exact_smoothed(d.split(), sets) for d in docs]
     order = sorted(range(len(docs)), key=lambda i: -certificate.scores[i])
@@ -174,8 +177,8 @@ def test_a_budget_list_certifies_the_same_samples_at_every_attack_size() -> None
     substitution) certifies what the Monte Carlo error allows."""
     docs = ["cat kitty", "cat p5", "feline zzz", "p0 p3 zzz"]
     certificate = _certdr(samples=400, budget=[0, 1, None]).certify("cats", docs, [1, 2, 3], _toy_engine(), random.Random(0))
-    assert set(certificate.certified) == {f"{rule} R={r}" for rule in ("loose", "tight", "bernstein") for r in ("0", "1", "any")}
-    for rule in ("loose", "tight", "bernstein"):
+    assert set(certificate.certified) == {f"{rule} R={r}" for rule in ("loose", "tight", "hoeffding", "bernstein") for r in ("0", "1", "any")}
+    for rule in ("loose", "tight", "hoeffding", "bernstein"):
         zero, one, any_ = (set(certificate.certified[f"{rule} R={r}"]) for r in ("0", "1", "any"))
         assert any_ <= one <= zero
     assert certificate.figures["mean_delta R=0"] == 0.0 < certificate.figures["mean_delta R=1"] <= certificate.figures["mean_delta R=any"]

@@ -234,23 +234,23 @@ def test_perplexity_detector_scores_documents_not_queries(cranfield) -> None:
 
 
 def test_detection_task_runs_both_detectors(tmp_path) -> None:
-    for detector in ("osd_spamicity", "perplexity"):
-        spec = {
-            "name": "detection", "seed": 4, "dataset": "cranfield", "max_queries": 6, "candidates_k": 30, "rankers": ["bm25"],
-            "tasks": [{"name": "detection", "params": {"detector": detector, "max_queries": 3}}],
-        }
-        results = run_benchmark(spec, output_dir=tmp_path / detector, progress=False)
-        assert not results.errors, results.errors
-        figures = results.data["tasks"]["detection"]["bm25"]["summary"]["query+start"]
-        if detector == "osd_spamicity":
-            assert figures["auc"] > 0.5  # the query at the start of a document is caught
-        else:  # fitted without the scored documents, perplexity cannot tell fluent query text by memory
-            assert 0.0 <= figures["auc"] <= 1.0
+    """Both detectors in one task score the same adversarial and clean documents."""
+    spec = {
+        "name": "detection", "seed": 4, "dataset": "cranfield", "max_queries": 6, "candidates_k": 30, "rankers": ["bm25"],
+        "tasks": [{"name": "detection", "params": {"detector": ["osd_spamicity", "perplexity"], "max_queries": 3}}],
+    }
+    results = run_benchmark(spec, output_dir=tmp_path, progress=False)
+    assert not results.errors, results.errors
+    summary = results.data["tasks"]["detection"]["bm25"]["summary"]
+    assert set(summary) == {"query+start · osd_spamicity", "query+start · perplexity"}
+    osd, perplexity = summary["query+start · osd_spamicity"], summary["query+start · perplexity"]
+    assert osd["auc"] > 0.5  # the query at the start of a document is caught
+    assert 0.0 <= perplexity["auc"] <= 1.0  # fitted without the scored documents: no memory to lean on
+    for figures in (osd, perplexity):
         assert 0 < figures["n_adversarial"] <= 3 * 10 and figures["n_clean"] == 3 * 30 - figures["n_adversarial"]
-        if detector == "osd_spamicity":
-            assert 0 <= figures["false_positive_rate"] <= 100 and 0 <= figures["detection_rate"] <= 100
-        else:
-            assert "detection_rate" not in figures  # no threshold: AUC only
+    assert (osd["n_adversarial"], osd["n_clean"]) == (perplexity["n_adversarial"], perplexity["n_clean"])
+    assert 0 <= osd["false_positive_rate"] <= 100 and 0 <= osd["detection_rate"] <= 100
+    assert "detection_rate" not in perplexity  # no threshold: AUC only
 
 
 class RecordingDetector:

@@ -121,7 +121,8 @@ class CertificationTask:
 class DetectionTask:
     """Detection of adversarial documents: ROC AUC against the clean documents of the same lists.
 
-    - `detector`: a registered detector and its params;
+    - `detector`: a registered detector and its params, or a list of them (each scores the same
+      adversarial and clean documents; rows are then named "attack · detector");
     - `attacks`: attacks whose outputs are to be detected (default: Query+ at the start);
     - `max_queries`: attacked queries, sampled among those with a full list (30);
     - `groups`: target groups (easy, hard).
@@ -131,13 +132,17 @@ class DetectionTask:
 
     def __init__(
         self,
-        detector: ComponentSpec | str,
+        detector: ComponentSpec | str | list[ComponentSpec | str],
         attacks: Sequence[ComponentSpec | str] = (ComponentSpec(name="keyword_stuffing", params={"position": "start"}),),
         max_queries: int | None = 30,
         groups: Sequence[str] = ("easy", "hard"),
     ) -> None:
-        self.detector = ComponentSpec(name=detector) if isinstance(detector, str) else detector
-        check_params("detector", self.detector.name, self.detector.params, where="detection detector.params")
+        listed = detector if isinstance(detector, list) else [detector]
+        self.detectors = [ComponentSpec(name=d) if isinstance(d, str) else d for d in listed]
+        if not self.detectors:
+            raise ConfigError("detection needs at least one detector")
+        for i, spec in enumerate(self.detectors):
+            check_params("detector", spec.name, spec.params, where=f"detection detector.{i}.params" if len(listed) > 1 else "detection detector.params")
         self.attacks = [ComponentSpec(name=a) if isinstance(a, str) else a for a in attacks]
         if not self.attacks:
             raise ConfigError("detection needs at least one attack")
@@ -149,11 +154,13 @@ class DetectionTask:
         self.groups = tuple(groups)
 
     def run(self, ctx: TaskContext, ranker_name: str) -> dict[str, Any]:
-        detector = make("detector", self.detector.name, self.detector.params, where="detection detector.params")
+        detectors = [make("detector", d.name, d.params, where="detection detector.params") for d in self.detectors]
         run = ctx.results[ranker_name].run
         qids = _sample(ctx, self.name, ranker_name, ctx.candidates_k, self.max_queries)
         listed = {d for q in qids for d in run[q]}
-        fit_detector(detector, dataclasses.replace(ctx.collection, docs={d: t for d, t in ctx.collection.docs.items() if d not in listed}, _fingerprint=""))
+        held_out = dataclasses.replace(ctx.collection, docs={d: t for d, t in ctx.collection.docs.items() if d not in listed}, _fingerprint="")
+        for detector in detectors:
+            fit_detector(detector, held_out)
         queries = {q: ctx.queries[q] for q in qids}
         relevant = {q: {d for d, g in ctx.qrels[q].items() if g > 0} for q in qids}
         summary: dict[str, Any] = {}
@@ -166,15 +173,23 @@ class DetectionTask:
             )
             targets = {(r.query_id, r.doc_id) for r in results}
             clean = [(q, d) for q in qids for d in run[q] if (q, d) not in targets]
-            adversarial = np.asarray(detector.score([queries[r.query_id] for r in results], [r.adversarial_text for r in results]), dtype=np.float64)
-            normal = np.asarray(detector.score([queries[q] for q, _ in clean], [ctx.collection.docs[d] for _, d in clean]), dtype=np.float64)
-            figures: dict[str, float] = {"auc": roc_auc(adversarial, normal), "n_adversarial": len(results), "n_clean": len(clean)}
-            if detector.threshold is not None:
-                figures["detection_rate"] = float(100 * np.mean(adversarial > detector.threshold))
-                figures["false_positive_rate"] = float(100 * np.mean(normal > detector.threshold))
-            summary[attack.name] = figures
+            for detector in detectors:
+                key = attack.name if len(detectors) == 1 else f"{attack.name} · {detector.name}"
+                summary[key] = _detection_figures(detector, [(queries[r.query_id], r.adversarial_text) for r in results], [(queries[q], ctx.collection.docs[d]) for q, d in clean])
         return {"summary": summary, "n_queries": len(qids)}
 
     def headline(self, figures: Mapping[str, Any]) -> tuple[str, float] | None:
         aucs = [v["auc"] for v in figures["summary"].values()]
         return ("mean detection AUC", float(np.mean(aucs))) if aucs else None
+
+
+def _detection_figures(detector: Any, adversarial: list[tuple[str, str]], clean: list[tuple[str, str]]) -> dict[str, float]:
+    """ROC AUC of a detector's scores on adversarial against clean (query, document) pairs and,
+    with a threshold, the detection and false-positive rates (%)."""
+    attacked = np.asarray(detector.score([q for q, _ in adversarial], [d for _, d in adversarial]), dtype=np.float64)
+    normal = np.asarray(detector.score([q for q, _ in clean], [d for _, d in clean]), dtype=np.float64)
+    figures: dict[str, float] = {"auc": roc_auc(attacked, normal), "n_adversarial": len(adversarial), "n_clean": len(clean)}
+    if detector.threshold is not None:
+        figures["detection_rate"] = float(100 * np.mean(attacked > detector.threshold))
+        figures["false_positive_rate"] = float(100 * np.mean(normal > detector.threshold))
+    return figures
