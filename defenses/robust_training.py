@@ -26,6 +26,7 @@ from robustness.config import ComponentSpec
 from robustness.data import Collection, bm25_candidates
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError
+from robustness.protocols.attack import AttackSetup, set_up_attack
 from robustness.protocols.evaluation import AttackResult, evaluate_attack
 from robustness.rankers.cross_encoder import CrossEncoderRanker
 from robustness.registry import make
@@ -65,8 +66,10 @@ def attacked_training_triples(
     qids = sorted(q for q in queries if relevant[q])
     chosen = {q: queries[q] for q in sorted(random.Random(seed).sample(qids, min(queries_to_attack, len(qids))))}
     rankings = engine.rerank(chosen, bm25_candidates(collection, chosen, list_size), collection.docs, desc=f"victim rankings ({split} queries)")
+    attacker = make("attack", attack.name, attack.params, where="robust training attack")
+    set_up_attack(attacker, AttackSetup(engine.ranker.name, engine, collection, seed, list_size, progress))
     results = evaluate_attack(
-        engine, make("attack", attack.name, attack.params, where="robust training attack"), chosen, rankings, collection.docs, relevant,
+        engine, attacker, chosen, rankings, collection.docs, relevant,
         lambda *salt: random.Random("/".join(map(str, ("robust-training", seed, *salt)))), progress=progress, list_size=list_size,
     )
     return adversarial_triples(results, chosen, {q: [collection.docs[d] for d in sorted(relevant[q])] for q in chosen})

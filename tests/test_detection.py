@@ -281,3 +281,34 @@ def test_the_detection_task_fits_detectors_without_the_documents_it_scores(tmp_p
     fitted, scored = (set(json.loads((tmp_path / f"{name}.json").read_text())) for name in ("fitted", "scored"))
     assert len(scored) >= 30 and len(fitted) > 1000
     assert not scored & fitted
+
+
+class PreparedStuffing:
+    """Prepends the query, but only once its setup hook has run (as PRADA needs its surrogate)."""
+
+    name = "prepared-stuffing"
+
+    def __init__(self) -> None:
+        self.prepared = False
+
+    def setup(self, setup) -> dict:
+        self.prepared = setup.engine is not None
+        return {"victim queries": 0}
+
+    def attack(self, target, victim, rng):
+        from robustness.protocols.attack import AttackOutcome, Edit, apply_edits
+
+        if not self.prepared:
+            raise RuntimeError("attacked before setup")
+        edits = [Edit.insert(0, f"{target.query} ")]
+        return AttackOutcome(apply_edits(target.text, edits), edits)
+
+
+def test_the_detection_task_sets_attacks_up_before_attacking(tmp_path) -> None:
+    spec = {
+        "name": "detection", "seed": 4, "dataset": "cranfield", "max_queries": 6, "candidates_k": 30, "rankers": ["bm25"],
+        "tasks": [{"name": "detection", "params": {"detector": "osd_spamicity", "attacks": [f"{Path(__file__)}:PreparedStuffing"], "max_queries": 2}}],
+    }
+    results = run_benchmark(spec, output_dir=tmp_path, progress=False)
+    assert not results.errors, results.errors
+    assert results.data["tasks"]["detection"]["bm25"]["summary"]["prepared-stuffing"]["n_adversarial"] > 0

@@ -199,3 +199,11 @@ class Attack(Protocol):
     name: str
 
     def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome: ...
+
+
+def set_up_attack(attack: Attack, setup: AttackSetup) -> dict[str, Any]:
+    """Run an attack's optional `setup` hook for one victim; its figures, or {} without one.
+    Every caller that attacks a victim goes through here, so no attack is used unprepared."""
+    hook = getattr(attack, "setup", None)
+    return dict(hook(setup) or {}) if callable(hook) else {}
+

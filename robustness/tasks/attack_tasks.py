@@ -17,7 +17,7 @@ from typing import Any, Literal, Mapping, Sequence
 from robustness.config import ComponentSpec
 from robustness.errors import ConfigError
 from robustness.metrics import HEADLINE, mean_effectiveness
-from robustness.protocols.attack import AttackSetup
+from robustness.protocols.attack import AttackSetup, set_up_attack
 from robustness.protocols.evaluation import evaluate_attack, records, summarise
 from robustness.registry import check_params, make
 from robustness.tasks.base import RunDict, TaskContext
@@ -88,10 +88,7 @@ class AttackTask:
         details: dict[str, Any] = {}
         for i, spec in enumerate(self.attacks):
             attack = make("attack", spec.name, spec.params, where=f"{self.name} attacks.{i}.params")
-            setup_figures = {}
-            if hasattr(attack, "setup"):
-                setup = AttackSetup(ranker_name, ctx.engine(ranker_name), ctx.collection, ctx.seed, ctx.candidates_k, ctx.progress, ctx.device)
-                setup_figures = attack.setup(setup) or {}
+            setup_figures = set_up_attack(attack, AttackSetup(ranker_name, ctx.engine(ranker_name), ctx.collection, ctx.seed, ctx.candidates_k, ctx.progress, ctx.device))
             results = evaluate_attack(
                 ctx.engine(ranker_name), attack, queries, run, ctx.collection.docs, relevant,
                 lambda *salt: ctx.rng(self.name, ranker_name, *salt),

@@ -25,6 +25,7 @@ import numpy as np
 from robustness.config import ComponentSpec
 from robustness.errors import ConfigError
 from robustness.metrics import HEADLINE, certified_rates, mean_effectiveness, ranked, roc_auc
+from robustness.protocols.attack import AttackSetup, set_up_attack
 from robustness.protocols.defense import fit_detector
 from robustness.protocols.evaluation import evaluate_attack
 from robustness.registry import check_params, make
@@ -166,6 +167,7 @@ class DetectionTask:
         summary: dict[str, Any] = {}
         for i, spec in enumerate(self.attacks):
             attack = make("attack", spec.name, spec.params, where=f"detection attacks.{i}.params")
+            set_up_attack(attack, AttackSetup(ranker_name, ctx.engine(ranker_name), ctx.collection, ctx.seed, ctx.candidates_k, ctx.progress, ctx.device))
             results = evaluate_attack(
                 ctx.engine(ranker_name), attack, queries, run, ctx.collection.docs, relevant,
                 lambda *salt: ctx.rng(self.name, ranker_name, *salt), groups=self.groups,
