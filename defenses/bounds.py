@@ -35,9 +35,9 @@ def _check_alpha(alpha: float) -> None:
         raise ConfigError(f"alpha must be in (0, 1), got {alpha}")
 
 
-def _check_n(n: int, least: int = 1) -> None:
-    if not isinstance(n, (int, np.integer)) or n < least:
-        raise ConfigError(f"the number of smoothing samples must be an integer >= {least}, got {n!r}")
+def _check_n(n: int) -> None:
+    if not isinstance(n, (int, np.integer)) or n < 1:
+        raise ConfigError(f"the number of smoothing samples must be an integer >= 1, got {n!r}")
 
 
 def hoeffding_epsilon(n: int, alpha: float = 0.05) -> float:
