@@ -184,3 +184,15 @@ def test_a_budget_list_certifies_the_same_samples_at_every_attack_size() -> None
     assert certificate.figures["mean_delta R=0"] == 0.0 < certificate.figures["mean_delta R=1"] <= certificate.figures["mean_delta R=any"]
     assert 3 in certificate.certified["bernstein R=0"]
     assert certificate.certified["loose R=0"] == certificate.certified["tight R=0"]  # Δ = 0, equal n: one rule
+
+
+@pytest.mark.parametrize("looks", [1, 3])
+def test_certdr_intervals_spend_alpha_over_the_looks(looks) -> None:
+    """With scores that never vary (no word has a synonym), each Bernstein interval is exactly
+    the Maurer-Pontil radius 7 ln(2/δ) / (3(n - 1)) on both sides, δ = α / (looks · 2 · list):
+    every round spends only its share of α, or the running intersection would not hold."""
+    docs = ["zzz", "zzz www"]  # smoothed scores 0.574 and 0.646, variance 0
+    certificate = _certdr(samples=3000, looks=looks).certify("cats", docs, [1], _toy_engine(), random.Random(0))
+    n = certificate.figures["samples"]
+    delta = 0.05 / (looks * 2 * len(docs))
+    assert certificate.figures["mean_bernstein_width"] == pytest.approx(2 * 7 * math.log(2 / delta) / (3 * (n - 1)), rel=1e-9)
