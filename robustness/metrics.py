@@ -3,11 +3,13 @@
 - Effectiveness: nDCG@10, MRR@10 and MAP through ranx, per query.
 - Distribution (robustness task 1): mean, std, variance, worst-fraction mean, bootstrap CI.
 - Attack figures (DESIGN §8): new rank by insertion, ASR, Boost, top-k rates, PP.
+- Rank similarity: top-k overlap and rank-biased overlap of two rankings (imitation fidelity).
 Percent-valued figures carry "(%)" in their docstring and are stored as 0..100.
 """
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Mapping, Sequence
 
@@ -253,3 +255,60 @@ def certified_rates(certified: Sequence[Sequence[int]], ks: Sequence[int]) -> di
     if not certified:
         return {k: float("nan") for k in ks}
     return {k: float(100 * np.mean([k in set(c) for c in certified])) for k in ks}
+
+
+# -- rank similarity (imitation fidelity) ---------------------------------------------------
+def _check_rankings(a: Sequence[str], b: Sequence[str]) -> None:
+    """A ranking is a non-empty list of distinct ids: overlap counts would be wrong otherwise."""
+    for name, items in (("a", a), ("b", b)):
+        if not items:
+            raise ValueError(f"ranking {name} is empty")
+        if len(set(items)) != len(items):
+            raise ValueError(f"ranking {name} lists an id more than once")
+
+
+def top_k_overlap(a: Sequence[str], b: Sequence[str], k: int = 10) -> float:
+    """|top-k(a) ∩ top-k(b)| / k, with k capped at the shorter list: how many of one ranking's
+    top documents the other also puts on top, whatever their order within the top."""
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    _check_rankings(a, b)
+    k = min(len(a), len(b), k)
+    return len(set(a[:k]) & set(b[:k])) / k
+
+
+def rank_biased_overlap(a: Sequence[str], b: Sequence[str], p: float = 0.7, depth: int | None = None) -> float:
+    """Extrapolated rank-biased overlap RBO_ext of two rankings evaluated to the same depth
+    k = min(len(a), len(b), depth) (Webber, Moffat & Zobel, TOIS 2010, eq. 32):
+
+        RBO_ext = (X_k/k)·p^k + ((1−p)/p)·Σ_{d=1..k} (X_d/d)·p^d,   X_d = |a[:d] ∩ b[:d]|.
+
+    Top-weighted agreement of two rankings, which is what imitation fidelity asks of a
+    surrogate: disagreement at rank 1 costs more than at rank 10, and items beyond the depth
+    are assumed to agree as well as at depth k. p = 0.7 as in Order-Disorder and PAT: the
+    first ranks carry nearly all the weight (about the top 10). The PyPI `rbo` package was
+    considered and rejected: it pins numpy<2, and its verbose flag uses `~bool` (always truthy).
+
+    Computed as Σ_d A_d·(p^{d−1} − p^d) + A_k·p^k with A_d = X_d/d (the same sum, since
+    ((1−p)/p)·p^d = p^{d−1} − p^d) and an exact float sum, so identical rankings give exactly 1.0
+    (the terms telescope) and disjoint ones exactly 0.0.
+    """
+    if not 0 < p < 1:
+        raise ValueError(f"p must be in (0, 1), got {p}")
+    if depth is not None and depth < 1:
+        raise ValueError(f"depth must be >= 1 or None, got {depth}")
+    _check_rankings(a, b)
+    k = min(len(a), len(b), depth or len(a))
+    seen_a: set[str] = set()
+    seen_b: set[str] = set()
+    overlap = 0
+    terms: list[float] = []
+    for d in range(1, k + 1):
+        x, y = a[d - 1], b[d - 1]
+        overlap += 1 if x == y else (x in seen_b) + (y in seen_a)
+        seen_a.add(x)
+        seen_b.add(y)
+        agreement = overlap / d
+        terms += [agreement * p ** (d - 1), -agreement * p**d]
+    terms.append(agreement * p**k)
+    return math.fsum(terms)

@@ -9,24 +9,24 @@ implementation; the protocols they rely on are in `robustness.protocols.defense`
   queries) per rule, and the smoothed ranker's effectiveness next to the base ranker's on the
   same lists when the certifier reports smoothed scores.
 - detection: attacks produce adversarial documents on Easy-5 / Hard-5 targets; the detector
-  scores them and the clean documents of the same lists; figures are ROC AUC, and with a
-  threshold the detection rate and the false-positive rate. A detector that learns from the
-  collection (`fit`) sees it without the scored lists' documents: a language model fitted on a
-  clean document would tell it from any edited copy by memory alone.
+  scores them and the clean documents of the same lists; figures are ROC AUC, the mean score
+  of each side, and with a threshold the detection rate and the false-positive rate. A
+  detector that learns from the collection (`fit`) sees it without the scored lists'
+  documents: a language model fitted on a clean document would tell it from any edited copy
+  by memory alone.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from robustness.config import ComponentSpec
 from robustness.errors import ConfigError
-from robustness.metrics import HEADLINE, certified_rates, mean_effectiveness, ranked, roc_auc
+from robustness.metrics import HEADLINE, certified_rates, mean_effectiveness, ranked
 from robustness.protocols.attack import AttackSetup, set_up_attack
-from robustness.protocols.defense import fit_detector
+from robustness.protocols.defense import detection_figures, fit_held_out
 from robustness.protocols.evaluation import evaluate_attack
 from robustness.registry import check_params, make
 from robustness.report.significance import compare_runs
@@ -158,10 +158,7 @@ class DetectionTask:
         detectors = [make("detector", d.name, d.params, where="detection detector.params") for d in self.detectors]
         run = ctx.results[ranker_name].run
         qids = _sample(ctx, self.name, ranker_name, ctx.candidates_k, self.max_queries)
-        listed = {d for q in qids for d in run[q]}
-        held_out = dataclasses.replace(ctx.collection, docs={d: t for d, t in ctx.collection.docs.items() if d not in listed}, _fingerprint="")
-        for detector in detectors:
-            fit_detector(detector, held_out)
+        fit_held_out(detectors, ctx.collection, {d for q in qids for d in run[q]})
         queries = {q: ctx.queries[q] for q in qids}
         relevant = {q: {d for d, g in ctx.qrels[q].items() if g > 0} for q in qids}
         summary: dict[str, Any] = {}
@@ -177,21 +174,10 @@ class DetectionTask:
             clean = [(q, d) for q in qids for d in run[q] if (q, d) not in targets]
             for detector in detectors:
                 key = attack.name if len(detectors) == 1 else f"{attack.name} · {detector.name}"
-                summary[key] = _detection_figures(detector, [(queries[r.query_id], r.adversarial_text) for r in results], [(queries[q], ctx.collection.docs[d]) for q, d in clean])
+                summary[key] = detection_figures(detector, [(queries[r.query_id], r.adversarial_text) for r in results], [(queries[q], ctx.collection.docs[d]) for q, d in clean])
         return {"summary": summary, "n_queries": len(qids)}
 
     def headline(self, figures: Mapping[str, Any]) -> tuple[str, float] | None:
         aucs = [v["auc"] for v in figures["summary"].values()]
         return ("mean detection AUC", float(np.mean(aucs))) if aucs else None
 
-
-def _detection_figures(detector: Any, adversarial: list[tuple[str, str]], clean: list[tuple[str, str]]) -> dict[str, float]:
-    """ROC AUC of a detector's scores on adversarial against clean (query, document) pairs and,
-    with a threshold, the detection and false-positive rates (%)."""
-    attacked = np.asarray(detector.score([q for q, _ in adversarial], [d for _, d in adversarial]), dtype=np.float64)
-    normal = np.asarray(detector.score([q for q, _ in clean], [d for _, d in clean]), dtype=np.float64)
-    figures: dict[str, float] = {"auc": roc_auc(attacked, normal), "n_adversarial": len(adversarial), "n_clean": len(clean)}
-    if detector.threshold is not None:
-        figures["detection_rate"] = float(100 * np.mean(attacked > detector.threshold))
-        figures["false_positive_rate"] = float(100 * np.mean(normal > detector.threshold))
-    return figures
