@@ -1,4 +1,5 @@
-"""Baseline attacks that a published attack must beat at equal budget (DESIGN §8.4)."""
+"""Baseline attacks that a published attack must beat at equal budget (DESIGN §8.4): keyword
+stuffing, random synonym substitution, random-token triggers."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from robustness.attacks.components import (
     substitution_options,
 )
 from robustness.attacks.search import RandomSearch
+from robustness.attacks.triggers import TRIGGER_POSITIONS, trigger_edit, trigger_vocabulary
 
 STUFFING_POSITIONS = ("start", "end", "repeat")
 _WHITESPACE_WORD = re.compile(r"\S+")
@@ -105,3 +107,41 @@ class RandomSubstitution:
         options = substitution_options(doc, target.query, self.constraints, self.transformation)
         found = self.search.run(doc, options, self.constraints.budget, rng, self.constraints.accept)
         return AttackOutcome(doc.replaced(found.changes), found.edits)
+
+
+class RandomTrigger:
+    """Random-token triggers: what PAT's trigger search must beat at equal length and position.
+
+    `length` (6) tokens drawn uniformly (seeded) from the same whole-word vocabulary PAT searches
+    (`robustness.attacks.triggers.trigger_vocabulary` of the `tokenizer` model's tokenizer,
+    the shipped MiniLM by default), inserted at `position` ("start" or "end"). Static: it never
+    queries the victim.
+    """
+
+    name = "random_trigger"
+
+    def __init__(self, length: int = 6, position: str = "start", tokenizer: str = "minilm") -> None:
+        if not isinstance(length, int) or isinstance(length, bool) or length < 1:
+            raise ConfigError(f"random_trigger length must be an integer >= 1, got {length!r}")
+        if position not in TRIGGER_POSITIONS:
+            raise ConfigError(f"random_trigger position {position!r} is not one of {', '.join(TRIGGER_POSITIONS)}")
+        self.length = length
+        self.position = position
+        self.tokenizer_name = tokenizer
+        self._words: list[str] | None = None
+
+    def _vocabulary(self) -> list[str]:
+        if self._words is None:
+            from transformers import AutoTokenizer
+
+            from robustness.rankers.loading import load_pretrained
+
+            tokenizer = load_pretrained(AutoTokenizer, self.tokenizer_name)
+            self._words = tokenizer.convert_ids_to_tokens(list(trigger_vocabulary(tokenizer)))
+        return self._words
+
+    def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome:
+        words = self._vocabulary()
+        trigger = " ".join(words[rng.randrange(len(words))] for _ in range(self.length))
+        edit = trigger_edit(target.text, trigger, self.position)
+        return AttackOutcome(apply_edits(target.text, [edit]), [edit])

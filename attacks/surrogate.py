@@ -19,23 +19,17 @@ and this config, with its figures, so a second run loads it without asking the v
 
 from __future__ import annotations
 
-import json
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from robustness.errors import ConfigError, DataError
+from robustness.errors import ConfigError
 from robustness.protocols.attack import AttackSetup
-from robustness.training import TRAINING_JSON, TrainConfig, train_pairwise, triples_from_ranking
+from robustness.training import TrainConfig, Triple, triples_from_ranking
 
-from robustness.attacks.attacker_models import (
-    attacker_fingerprint,
-    load_or_prepare,
-    rank_fidelity,
-    training_queries,
-    victim_rankings,
-)
+from robustness.attacks.attacker_models import attacker_fingerprint, load_or_prepare, train_on_victim_rankings
 
 if TYPE_CHECKING:
     from robustness.rankers.cross_encoder import CrossEncoderRanker
@@ -118,40 +112,13 @@ def train_surrogate(
         return CrossEncoderRanker(out_dir, "surrogate", config.max_length, device)
 
     def prepare(out_dir: Path) -> dict[str, Any]:
-        collection = setup.collection
-        pool = training_queries(collection)
-        chosen = random.Random(f"{setup.seed}|surrogate|queries").sample(
-            pool, min(len(pool), config.n_train_queries + config.n_heldout_queries)
-        )
-        train_ids = sorted(chosen[: config.n_train_queries])
-        heldout_ids = sorted(chosen[config.n_train_queries :])
-        texts = {q: collection.queries[q] for q in chosen}
+        def make_triples(texts: Mapping[str, str], order: Mapping[str, Sequence[str]], rng: random.Random) -> list[Triple]:
+            return triples_from_ranking(texts, order, setup.collection.docs, rng, top=config.top, n_pairs_per_query=config.n_pairs_per_query)
 
-        order, _ = victim_rankings(setup.engine, collection, {q: texts[q] for q in train_ids}, config.depth, "surrogate: victim rankings")
-        triples = triples_from_ranking(
-            texts, order, collection.docs, random.Random(f"{setup.seed}|surrogate|triples"),
-            top=config.top, n_pairs_per_query=config.n_pairs_per_query,
+        return train_on_victim_rankings(
+            setup, "surrogate", out_dir, config.n_train_queries, config.n_heldout_queries, config.depth,
+            make_triples, config.base_model, config.train_config(setup.seed, device),
         )
-        if not triples:
-            raise DataError(f"no surrogate training triples: BM25 found no candidates for the {len(train_ids)} training queries")
-        train_pairwise(config.base_model, triples, out_dir, config.train_config(setup.seed, device), progress=setup.progress)
-        record = json.loads((out_dir / TRAINING_JSON).read_text())
-        figures: dict[str, Any] = {
-            "victim_queries": sum(len(ids) for ids in order.values()),
-            "n_train_queries": len(order),
-            "n_triples": len(triples),
-            "train_seconds": record["seconds"],
-            "final_loss": record["final_loss"],
-        }
-        if heldout_ids:
-            held_order, held_scores = victim_rankings(setup.engine, collection, {q: texts[q] for q in heldout_ids}, config.depth, "surrogate: victim rankings")
-            untrained = CrossEncoderRanker(config.base_model, "untrained", config.max_length, device, seed=setup.seed)
-            figures["fidelity_victim_queries"] = sum(len(ids) for ids in held_order.values())
-            figures["n_heldout_queries"] = len(held_order)
-            figures.update(rank_fidelity(load(out_dir), texts, held_order, held_scores, collection.docs))
-            untrained_figures = rank_fidelity(untrained, texts, held_order, held_scores, collection.docs)
-            figures.update({f"{name}_untrained": value for name, value in untrained_figures.items()})
-        return figures
 
     fingerprint = attacker_fingerprint(_PROCEDURE, setup, config, config.base_model)
     return load_or_prepare("surrogate", fingerprint, prepare, load)
