@@ -239,6 +239,7 @@ def test_shipped_specs_name_known_rankers_tasks_and_valid_attacks(path) -> None:
             assert set(task.rankers) <= labels
         make("task", task.name, task.params)  # checks the task's and its attacks' params
         for entry in task.params.get("attacks", []):
+            entry = {"name": entry} if isinstance(entry, str) else entry  # a bare name or {name, params}
             if entry["name"] == "textattack" and importlib.util.find_spec("textattack") is None:
                 continue
             make("attack", entry["name"], entry.get("params", {}))  # raises ConfigError on a bad param
