@@ -312,3 +312,31 @@ def rank_biased_overlap(a: Sequence[str], b: Sequence[str], p: float = 0.7, dept
         terms += [agreement * p ** (d - 1), -agreement * p**d]
     terms.append(agreement * p**k)
     return math.fsum(terms)
+
+
+def topic_summary(old_ranks: Sequence[Sequence[int]], new_ranks: Sequence[Sequence[int]]) -> dict[str, float]:
+    """Topic-attack figures (TARA, DESIGN §8.2) over targets, each promoted for a group of
+    queries (`old_ranks[i]`, `new_ranks[i]`: target i's rank in each query's list):
+
+    - topic_asr (%): share of the group's queries where the target rose, averaged over targets;
+    - topic_boost: the mean rank gain over the group's queries, averaged over targets;
+    - half_improved (%): share of targets that rose for at least half of their group's queries.
+    Averaging per target first weighs every group the same, whatever its size.
+    """
+    if len(old_ranks) != len(new_ranks):
+        raise ValueError("old and new ranks must align")
+    if not old_ranks:
+        return {"n_targets": 0}
+    rose, gain = [], []
+    for old, new in zip(old_ranks, new_ranks):
+        before, after = np.asarray(old, dtype=np.float64), np.asarray(new, dtype=np.float64)
+        if before.shape != after.shape or before.size == 0:
+            raise ValueError("each target needs one old and one new rank per query of its group")
+        rose.append(float(np.mean(after < before)))
+        gain.append(float(np.mean(before - after)))
+    return {
+        "n_targets": len(old_ranks),
+        "topic_asr": float(100 * np.mean(rose)),
+        "topic_boost": float(np.mean(gain)),
+        "half_improved": float(100 * np.mean([r >= 0.5 for r in rose])),
+    }
