@@ -89,3 +89,51 @@ def test_topic_summary_by_hand() -> None:
     assert topic_summary([(60, 70)], [(61, 75)])["half_improved"] == 0.0
     with pytest.raises(ValueError):
         topic_summary([(60, 70)], [(40,)])
+
+
+# -- the group attack protocol -----------------------------------------------------------------
+def _overlap_engine():
+    from robustness import CallableRanker
+    from robustness.engine import ScoringEngine
+
+    def score(queries, docs):  # query words found in the document, ties broken by length
+        return [sum(w in d.split() for w in q.split()) + 0.001 * len(d) for q, d in zip(queries, docs)]
+
+    return ScoringEngine(CallableRanker(score, name="overlap", version="1"), progress=False)
+
+
+class _GroupStuffing:
+    """Prepends every query of the group, asking the victim once to check the ranks."""
+
+    name = "group_stuffing"
+
+    def attack(self, target, victim, rng):
+        from robustness.protocols.attack import AttackOutcome, Edit, apply_edits
+
+        edit = Edit.insert(0, " ".join(target.queries) + " ")
+        text = apply_edits(target.text, [edit])
+        victim.group_ranks([text])
+        return AttackOutcome(text, [edit])
+
+
+def test_group_attack_promotes_one_text_for_every_query_and_counts_the_victim() -> None:
+    from robustness.protocols.groups import evaluate_group_attack, summarise_groups
+
+    engine = _overlap_engine()
+    docs = {f"d{i:02d}": " ".join(["filler"] * i) + (" heart" if i % 2 else " lung") for i in range(30)}
+    queries = {"q1": "heart", "q2": "heart lung", "q3": "lung"}
+    rankings = {q: dict(zip(sorted(docs)[:20] if q != "q3" else sorted(docs)[10:], engine.score([t] * 20, [docs[d] for d in (sorted(docs)[:20] if q != "q3" else sorted(docs)[10:])]).tolist())) for q, t in queries.items()}
+    group = QueryGroup("g", ("q1", "q2", "q3"))
+    relevant = {"q3": {"d29"}}
+    results = evaluate_group_attack(engine, _GroupStuffing(), [group], queries, rankings, docs, relevant, lambda *s: random.Random("|".join(s)), list_size=20)
+    assert results and {r.group for r in results} == {"easy", "hard"}
+    assert all(r.doc_id != "d29" for r in results)  # relevant to one query of the group
+    for r in results:
+        assert r.query_ids == ["q1", "q2", "q3"] and len(r.old_ranks) == len(r.new_ranks) == 3
+        assert r.victim_queries == 3  # one text, three queries
+        assert all(new <= old for old, new in zip(r.old_ranks, r.new_ranks))
+    # A document missing from q3's list (d00-d09) gets a rank there by insertion, not a gap.
+    assert all(1 <= rank <= 21 for r in results for rank in r.old_ranks)
+    summary = summarise_groups(results)
+    assert summary["all"]["n_targets"] == len(results) and summary["all"]["victim_queries"] == 3.0
+    assert summary["all"]["topic_asr"] > 50

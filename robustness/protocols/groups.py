@@ -12,20 +12,25 @@ perturbation. Groups come from three places:
 
 A group's targets follow the Easy-5 / Hard-5 protocol applied to the group: a document's group
 rank is its mean rank over the group's queries (`group_targets`); documents judged relevant to
-any query of the group are never targets.
+any query of the group are never targets. `evaluate_group_attack` attacks them through a
+counted `Victim` of the whole group and reports topic figures (`summarise_groups`).
 """
 
 from __future__ import annotations
 
 import json
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError, DataError
+from robustness.metrics import perturbation_fraction, rank_by_insertion, topic_summary
+from robustness.protocols.attack import Attack, Target, Victim
 
 
 @dataclass(frozen=True)
@@ -149,3 +154,97 @@ def group_targets(
         if in_bin:
             easy.append(rng.choice(in_bin))
     return {"easy": [(d, tuple(ranks[d])) for d in easy], "hard": [(d, tuple(ranks[d])) for d in hard]}
+
+
+@dataclass
+class GroupAttackResult:
+    """One (query group, target) record: the target's rank in each query's list before and after."""
+
+    attack: str
+    group_id: str
+    doc_id: str
+    group: str  # target group: easy or hard
+    query_ids: list[str]
+    old_ranks: list[int]
+    new_ranks: list[int]
+    pp: float
+    victim_queries: int
+    seconds: float
+    edits: list[dict]
+    adversarial_text: str
+
+
+def group_ranks(
+    engine: ScoringEngine, group: QueryGroup, queries: Mapping[str, str], rankings: Mapping[str, Mapping[str, float]], docs: Mapping[str, str]
+) -> tuple[dict[str, tuple[int, ...]], dict[str, np.ndarray]]:
+    """Every document of the group's lists, with its rank in each query's list (a document
+    missing from a list is scored for that query and ranked by insertion), and each query's
+    list scores. Scoring the missing pairs is the evaluator's cost, not the attacker's."""
+    union = sorted({d for q in group.query_ids for d in rankings[q]})
+    missing = [(q, d) for q in group.query_ids for d in union if d not in rankings[q]]
+    scored = dict(zip(missing, engine.score([queries[q] for q, _ in missing], [docs[d] for _, d in missing]).tolist())) if missing else {}
+    lists = {q: np.array(sorted(rankings[q].values())) for q in group.query_ids}
+    ranks: dict[str, tuple[int, ...]] = {}
+    for d in union:
+        per_query = []
+        for q in group.query_ids:
+            score = rankings[q][d] if d in rankings[q] else scored[(q, d)]
+            others = lists[q] if d not in rankings[q] else np.array(sorted(s for e, s in rankings[q].items() if e != d))
+            per_query.append(rank_by_insertion(others, score))
+        ranks[d] = tuple(per_query)
+    return ranks, lists
+
+
+def evaluate_group_attack(
+    engine: ScoringEngine,
+    attack: Attack,
+    groups: Sequence[QueryGroup],
+    queries: Mapping[str, str],
+    rankings: Mapping[str, Mapping[str, float]],
+    docs: Mapping[str, str],
+    relevant: Mapping[str, set[str]],
+    make_rng: Callable[..., random.Random],
+    target_groups: Sequence[str] = ("easy", "hard"),
+    victim_budget: int | None = None,
+    list_size: int = 100,
+) -> list[GroupAttackResult]:
+    """Attack the Easy-5 / Hard-5 targets of every query group: one text per target, promoted
+    for all the group's queries at once through a counted `Victim` of the group; new ranks by
+    insertion into each query's original list. A document judged relevant to any query of
+    the group is never a target."""
+    results: list[GroupAttackResult] = []
+    for group in groups:
+        ranks, _ = group_ranks(engine, group, queries, rankings, docs)
+        exclude = set().union(*(relevant.get(q, set()) for q in group.query_ids))
+        chosen = group_targets(ranks, make_rng("targets", group.id), exclude, list_size)
+        texts = [queries[q] for q in group.query_ids]
+        for target_group in target_groups:
+            for doc_id, old in chosen[target_group]:
+                others = [np.array([s for d, s in rankings[q].items() if d != doc_id]) for q in group.query_ids]
+                target = Target(doc_id, docs[doc_id], target_group, group.query_ids, tuple(texts), old)
+                victim = Victim(engine, texts, others, victim_budget)
+                started = time.perf_counter()
+                outcome = attack.attack(target, victim, make_rng("attack", attack.name, group.id, doc_id))
+                seconds = time.perf_counter() - started
+                final = engine.score(texts, [outcome.text] * len(texts))
+                results.append(GroupAttackResult(
+                    attack=attack.name, group_id=group.id, doc_id=doc_id, group=target_group, query_ids=list(group.query_ids),
+                    old_ranks=list(old), new_ranks=[rank_by_insertion(o, s) for o, s in zip(others, final)],
+                    pp=perturbation_fraction(docs[doc_id], outcome.text), victim_queries=victim.queries_used, seconds=seconds,
+                    edits=[edit.as_record() for edit in outcome.edits], adversarial_text=outcome.text,
+                ))
+    return results
+
+
+def summarise_groups(results: Sequence[GroupAttackResult]) -> dict[str, dict[str, float]]:
+    """Topic figures per target group (and "all"): topic ASR, topic boost, half improved, PP,
+    victim queries per target."""
+    summary: dict[str, dict[str, float]] = {}
+    for name in ("easy", "hard", "all"):
+        chosen = [r for r in results if name in ("all", r.group)]
+        if chosen:
+            figures = topic_summary([r.old_ranks for r in chosen], [r.new_ranks for r in chosen])
+            figures["pp"] = float(100 * np.mean([r.pp for r in chosen]))
+            figures["victim_queries"] = float(np.mean([r.victim_queries for r in chosen]))
+            summary[name] = figures
+    return summary
