@@ -95,3 +95,41 @@ def minilm_cross_encoder(minilm_path):
     from robustness.rankers.cross_encoder import CrossEncoderRanker
 
     return CrossEncoderRanker("minilm", name="minilm-ce", max_length=128, device="cpu", seed=0)
+
+
+ATTACK_LIST_SIZE = 10
+"""Targets of the attack tests are ranks 6-10 of a 10-document list: small, but the same protocol."""
+
+
+@pytest.fixture(scope="session")
+def scifact():
+    from robustness.data import load_collection
+
+    return load_collection("scifact")
+
+
+@pytest.fixture(scope="session")
+def victim_engine(minilm_path):
+    """A small neural victim of the attack tests: MiniLM as a cross-encoder with its own
+    (seed 1) head, at 64 tokens, whose weights the attacker does not have."""
+    from robustness.engine import ScoringEngine
+    from robustness.rankers.cross_encoder import CrossEncoderRanker
+
+    ranker = CrossEncoderRanker("minilm", name="victim", max_length=64, device="cpu", seed=1)
+    return ScoringEngine(ranker, progress=False)
+
+
+@pytest.fixture(scope="session")
+def protocol(scifact, victim_engine):
+    """Two SciFact test queries, their BM25 top-10 ranked by the victim, and relevance."""
+    from robustness.data import bm25_candidates
+
+    queries_all, qrels = scifact.split("test")
+    queries = {q: queries_all[q] for q in sorted(queries_all, key=int)[:2]}
+    candidates = bm25_candidates(scifact, queries, k=ATTACK_LIST_SIZE)
+    rankings = {}
+    for qid, ids in candidates.items():
+        scores = victim_engine.score([queries[qid]] * len(ids), [scifact.docs[d] for d in ids])
+        rankings[qid] = dict(zip(ids, map(float, scores)))
+    relevant = {q: {d for d, g in qrels[q].items() if g > 0} for q in queries}
+    return queries, rankings, relevant

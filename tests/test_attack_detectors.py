@@ -5,10 +5,8 @@ in the report; a detector that does not exist fails when the task is built."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from robustness import run_benchmark
@@ -17,26 +15,9 @@ from robustness.errors import ConfigError
 from robustness.tasks.attack_tasks import SpamTask, SubstitutionTask
 
 
-class RecordingDetector:
-    """Writes the documents it was fitted on and those it scored to $RECORD_DIR (the runner
-    imports this file as its own module, so class attributes would not reach the test)."""
-
-    name = "recording"
-    threshold = None
-
-    def fit(self, collection) -> None:
-        (Path(os.environ["RECORD_DIR"]) / "fitted.json").write_text(json.dumps(sorted(collection.docs.values())))
-
-    def score(self, queries, docs):
-        path = Path(os.environ["RECORD_DIR"]) / "scored.json"
-        seen = json.loads(path.read_text()) if path.exists() else []
-        path.write_text(json.dumps(seen + list(docs)))
-        return np.zeros(len(docs))
-
-
 def test_adv_spam_reports_detection_per_attack_fitted_held_out(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("RECORD_DIR", str(tmp_path))
-    detectors = ["osd_spamicity", f"{Path(__file__)}:RecordingDetector"]
+    detectors = ["osd_spamicity", f"{Path(__file__).with_name('test_detection.py')}:RecordingDetector"]
     spec = {
         "name": "attack-detectors", "seed": 4, "dataset": "cranfield", "max_queries": 6, "candidates_k": 30, "rankers": ["bm25"],
         "tasks": [{"name": "adv_spam", "params": {"max_queries": 2, "detectors": detectors}}],

@@ -16,7 +16,6 @@ import pytest
 from robustness.attacks.baselines import RandomTrigger
 from robustness.attacks.imitation import ImitationConfig, imitation_pairs, train_imitation
 from robustness.attacks.triggers import PAT, TriggerSearch, trigger_vocabulary
-from robustness.data import bm25_candidates, load_collection
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError, RobustnessError
 from robustness.protocols.attack import AttackSetup, Target, Victim, apply_edits
@@ -24,25 +23,12 @@ from robustness.protocols.evaluation import evaluate_attack
 from robustness.registry import make
 from robustness.text.language_model import NGramLanguageModel
 
-LIST_SIZE = 10
+from conftest import ATTACK_LIST_SIZE as LIST_SIZE  # the `protocol` fixture's lists
 IMITATION = {
     "n_train_queries": 12, "n_heldout_queries": 10, "depth": 16, "top": 8, "below": 2, "n_pairs_per_query": 16,
     "max_length": 48, "lr": 3e-4, "device": "cpu",
 }
 SEARCH = {"length": 3, "steps": 3, "candidates": 2, "anchor_depth": 10}
-
-
-@pytest.fixture(scope="module")
-def scifact():
-    return load_collection("scifact")
-
-
-@pytest.fixture(scope="module")
-def victim_engine(minilm_path) -> ScoringEngine:
-    from robustness.rankers.cross_encoder import CrossEncoderRanker
-
-    ranker = CrossEncoderRanker("minilm", name="victim", max_length=64, device="cpu", seed=1)
-    return ScoringEngine(ranker, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -57,20 +43,6 @@ def prepared(setup, victim_engine) -> tuple[PAT, dict, int]:
     attack = PAT(imitation=IMITATION, **SEARCH)
     figures = attack.setup(setup)
     return attack, figures, victim_engine.stats.pairs_requested - before
-
-
-@pytest.fixture(scope="module")
-def protocol(scifact, victim_engine):
-    """Two SciFact test queries, their BM25 top-10 ranked by the victim, and relevance."""
-    queries_all, qrels = scifact.split("test")
-    queries = {q: queries_all[q] for q in sorted(queries_all, key=int)[:2]}
-    candidates = bm25_candidates(scifact, queries, k=LIST_SIZE)
-    rankings = {}
-    for qid, ids in candidates.items():
-        scores = victim_engine.score([queries[qid]] * len(ids), [scifact.docs[d] for d in ids])
-        rankings[qid] = dict(zip(ids, map(float, scores)))
-    relevant = {q: {d for d, g in qrels[q].items() if g > 0} for q in queries}
-    return queries, rankings, relevant
 
 
 def _make_rng(*salt) -> random.Random:
@@ -147,6 +119,7 @@ def test_trigger_text_reads_back_as_its_tokens(search) -> None:
 
 
 # -- PAT and the random-trigger baseline through the attack protocol -------------------------------
+@pytest.mark.slow
 def test_pat_transfers_without_asking_the_victim_and_replays(prepared, victim_engine, scifact, protocol) -> None:
     attack, _, _ = prepared
     queries, rankings, relevant = protocol
@@ -158,8 +131,9 @@ def test_pat_transfers_without_asking_the_victim_and_replays(prepared, victim_en
         assert edit["kind"] == "insert" and edit["position"] == 0
         assert r.adversarial_text == edit["new"] + scifact.docs[r.doc_id]
         assert len(edit["new"].split()) == 3 and set(edit["new"].split()) <= vocabulary
-    again = evaluate_attack(victim_engine, attack, queries, rankings, scifact.docs, relevant, _make_rng, list_size=LIST_SIZE, progress=False)
-    assert [r.adversarial_text for r in again] == [r.adversarial_text for r in results]
+    first = sorted(queries)[:1]  # reproducible: the same triggers again under the same seeds
+    again = evaluate_attack(victim_engine, attack, {q: queries[q] for q in first}, rankings, scifact.docs, relevant, _make_rng, list_size=LIST_SIZE, progress=False)
+    assert [r.adversarial_text for r in again] == [r.adversarial_text for r in results if r.query_id in first]
 
 
 def test_random_trigger_is_static_seeded_and_placed(scifact) -> None:

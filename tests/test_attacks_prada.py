@@ -15,35 +15,20 @@ import pytest
 
 from robustness.registry import make
 from robustness.attacks.baselines import RandomSubstitution
-from robustness.attacks.components import WordSequence
 from robustness.attacks.attacker_models import training_queries
 from robustness.attacks.surrogate import SurrogateConfig, train_surrogate
 from robustness.attacks.word_substitution import PRADA
 from robustness.protocols.attack import AttackSetup, Target, Victim, apply_edits
 from robustness.protocols.evaluation import evaluate_attack, summarise
-from robustness.data import bm25_candidates, load_collection
 from robustness.engine import ScoringEngine
 from robustness.errors import ConfigError, DataError, RobustnessError
 from robustness.metrics import perturbation_fraction, rank_by_insertion
 
-LIST_SIZE = 10  # targets are ranks 6-10 of a 10-document list: small, but the same protocol
+from conftest import ATTACK_LIST_SIZE as LIST_SIZE  # the `protocol` fixture's lists
 SURROGATE = {
     "n_train_queries": 12, "n_heldout_queries": 10, "depth": 16, "top": 8, "n_pairs_per_query": 4,
     "max_length": 48, "lr": 3e-4, "device": "cpu",
 }
-
-
-@pytest.fixture(scope="module")
-def scifact():
-    return load_collection("scifact")
-
-
-@pytest.fixture(scope="module")
-def victim_engine(minilm_path) -> ScoringEngine:
-    from robustness.rankers.cross_encoder import CrossEncoderRanker
-
-    ranker = CrossEncoderRanker("minilm", name="victim", max_length=64, device="cpu", seed=1)
-    return ScoringEngine(ranker, progress=False)
 
 
 @pytest.fixture(scope="module")
@@ -55,20 +40,6 @@ def setup(scifact, victim_engine) -> AttackSetup:
 def prada(setup) -> tuple[PRADA, dict]:
     attack = PRADA(budget=3, candidates_per_step=2, window=48, surrogate=SURROGATE)
     return attack, attack.setup(setup)
-
-
-@pytest.fixture(scope="module")
-def protocol(scifact, victim_engine):
-    """Two SciFact test queries, their BM25 top-10 ranked by the victim, and relevance."""
-    queries_all, qrels = scifact.split("test")
-    queries = {q: queries_all[q] for q in sorted(queries_all, key=int)[:2]}
-    candidates = bm25_candidates(scifact, queries, k=LIST_SIZE)
-    rankings = {}
-    for qid, ids in candidates.items():
-        scores = victim_engine.score([queries[qid]] * len(ids), [scifact.docs[d] for d in ids])
-        rankings[qid] = dict(zip(ids, map(float, scores)))
-    relevant = {q: {d for d, g in qrels[q].items() if g > 0} for q in queries}
-    return queries, rankings, relevant
 
 
 def _make_rng(*salt) -> random.Random:

@@ -26,13 +26,6 @@ OFF = dict(protect_numbers=False, protect_identifiers=False, max_senses=None, sa
 """Every "same text" constraint switched off: the attacks as they were before."""
 
 
-@pytest.fixture(scope="module")
-def scifact():
-    from robustness.data import load_collection
-
-    return load_collection("scifact")
-
-
 def _refusing_victim() -> Victim:
     ranker = CallableRanker(lambda q, d: [0.0] * len(d), name="zero", version="1")
     return Victim(ScoringEngine(ranker, progress=False), ["q"], [np.zeros(9)], budget=0)
