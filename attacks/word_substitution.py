@@ -111,7 +111,7 @@ class SurrogateGuide:
         inputs = {k: v for k, v in encoded.inputs.items() if k != "input_ids"}
         return self.ranker.model(inputs_embeds=encoded.embeddings + delta, **inputs).logits[0, 0]
 
-    def _gradient(self, encoded: _Encoded, delta: torch.Tensor) -> torch.Tensor:
+    def gradient(self, encoded: _Encoded, delta: torch.Tensor) -> torch.Tensor:
         """Gradient of the surrogate score with respect to the (perturbed) piece embeddings."""
         import torch
 
@@ -142,11 +142,11 @@ class SurrogateGuide:
         import torch
 
         delta = torch.zeros_like(encoded.embeddings)
-        gradient = self._gradient(encoded, delta)
+        gradient = self.gradient(encoded, delta)
         importance = {p: float(gradient[0, encoded.pieces[p]].norm()) for p in positions}
         for step in range(self.pgd_steps):
             if step:
-                gradient = self._gradient(encoded, delta)
+                gradient = self.gradient(encoded, delta)
             for p in positions:
                 block = gradient[0, encoded.pieces[p]]
                 norm = block.norm()
@@ -159,12 +159,12 @@ class SurrogateGuide:
         """Candidates by cosine of their input embedding (mean of their pieces) with `target`."""
         import torch
 
-        vectors = torch.stack([self._vector(c) for c in candidates])
+        vectors = torch.stack([self.vector(c) for c in candidates])
         similarity = torch.nn.functional.cosine_similarity(vectors, target[None, :], dim=1)
         order = sorted(range(len(candidates)), key=lambda i: (-float(similarity[i]), i))
         return [candidates[i] for i in order]
 
-    def _vector(self, word: str) -> torch.Tensor:
+    def vector(self, word: str) -> torch.Tensor:
         import torch
 
         if word not in self._candidate_vectors:
