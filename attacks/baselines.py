@@ -28,7 +28,8 @@ _WHITESPACE_WORD = re.compile(r"\S+")
 
 
 class KeywordStuffing:
-    """Query+ keyword stuffing (Wu et al., TOIS 2022, task 4): the query put into the document.
+    """Query+ keyword stuffing (Wu et al., TOIS 2022, task 4): the query put into the document
+    (for a query group, its queries one after the other: the topic attack's stuffing baseline).
 
     - start: the whole query prepended; end: appended (beyond a model's max length it is
       truncated away — a real property of the victim, reported as such);
@@ -46,7 +47,7 @@ class KeywordStuffing:
         self.name = f"query+{position}"
 
     def attack(self, target: Target, victim: Victim, rng: random.Random) -> AttackOutcome:
-        text, query = target.text, target.query.strip()
+        text, query = target.text, " ".join(q.strip() for q in target.queries)
         starts = [m.start() for m in _WHITESPACE_WORD.finditer(text)]
         if self.position == "start":
             edits = [Edit.insert(0, f"{query} ")]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, Sequence
 import numpy as np
 
 from robustness.text.edits import apply_edits  # re-exported: attacks replay their Edit records with it
+from robustness.text.tokenize import split_tokens
 
 if TYPE_CHECKING:
     from robustness.data.collection import Collection
@@ -124,7 +125,8 @@ class Victim:
     """
 
     def __init__(
-        self, engine: ScoringEngine, queries: Sequence[str], other_scores: Sequence[np.ndarray], budget: int | None = None
+        self, engine: ScoringEngine, queries: Sequence[str], other_scores: Sequence[np.ndarray], budget: int | None = None,
+        parent: Victim | None = None,
     ):
         if len(queries) != len(other_scores) or not queries:
             raise ValueError("a victim needs at least one query and one score list per query")
@@ -133,6 +135,19 @@ class Victim:
         self._sorted_others = [np.sort(np.asarray(s, dtype=np.float64)) for s in other_scores]
         self.budget = budget
         self.queries_used = 0
+        self._parent = parent
+
+    def only(self, index: int) -> Victim:
+        """A one-query victim for query `index` of the group, whose queries also count in this
+        one (and against its budget): how a per-query attack runs inside a group."""
+        return Victim(self._engine, [self._queries[index]], [self._sorted_others[index]], parent=self)
+
+    def _charge(self, cost: int) -> None:
+        if self._parent is not None:
+            self._parent._charge(cost)
+        elif self.budget is not None and self.queries_used + cost > self.budget:
+            raise BudgetExhausted(f"victim query budget {self.budget} exhausted")
+        self.queries_used += cost
 
     @property
     def group_size(self) -> int:
@@ -140,10 +155,7 @@ class Victim:
 
     def group_ranks(self, texts: Sequence[str]) -> list[tuple[int, ...]]:
         """For each text, its rank (1 = top) in each query's list."""
-        cost = len(texts) * len(self._queries)
-        if self.budget is not None and self.queries_used + cost > self.budget:
-            raise BudgetExhausted(f"victim query budget {self.budget} exhausted")
-        self.queries_used += cost
+        self._charge(len(texts) * len(self._queries))
         scores = self._engine.score([q for q in self._queries for _ in texts], [t for _ in self._queries for t in texts])
         n = len(texts)
         per_query = [rank_among(others, scores[i * n : (i + 1) * n]) for i, others in enumerate(self._sorted_others)]
@@ -154,6 +166,26 @@ class Victim:
         if len(self._queries) != 1:
             raise ValueError(f"this victim answers a group of {len(self._queries)} queries: use group_ranks")
         return [r[0] for r in self.group_ranks(texts)]
+
+
+def edits_between(original: str, adversarial: str) -> list[Edit]:
+    """The edits that turn `original` into `adversarial`, aligned token by token (difflib over
+    `split_tokens`), offsets into `original`: the record of an attack that rewrote the text
+    in several passes, each pass's own offsets referring to the previous pass's text."""
+    import difflib
+
+    before, after = split_tokens(original), split_tokens(adversarial)
+    starts = np.concatenate([[0], np.cumsum([len(t) for t in before])]).astype(int).tolist()
+    edits = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=before, b=after, autojunk=False).get_opcodes():
+        old, new = "".join(before[i1:i2]), "".join(after[j1:j2])
+        if tag == "replace":
+            edits.append(Edit.substitute(starts[i1], old, new))
+        elif tag == "insert":
+            edits.append(Edit.insert(starts[i1], new))
+        elif tag == "delete":
+            edits.append(Edit("delete", starts[i1], old, ""))
+    return edits
 
 
 def rank_among(sorted_others: np.ndarray, scores: np.ndarray) -> np.ndarray:

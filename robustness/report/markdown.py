@@ -109,7 +109,11 @@ def attack_examples(task_results: Mapping[str, Any], docs: Mapping[str, str] | N
                 original = (docs or {}).get(record["doc_id"])
                 if original is None or not all("position" in e and "old" in e for e in record["edits"]):
                     continue
-                lines.append(f"- {ranker} / {attack}, query {record['query_id']}, document {record['doc_id']} (rank {record['old_rank']} → {record['new_rank']}): {marked_example(original, record['edits'])}")
+                if "query_ids" in record:  # a topic attack's record: one target, a group of queries
+                    where = f"group {record['group_id']}, document {record['doc_id']} (ranks {record['old_ranks']} → {record['new_ranks']})"
+                else:
+                    where = f"query {record['query_id']}, document {record['doc_id']} (rank {record['old_rank']} → {record['new_rank']})"
+                lines.append(f"- {ranker} / {attack}, {where}: {marked_example(original, record['edits'])}")
     return lines
 
 
