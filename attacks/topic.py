@@ -470,7 +470,8 @@ class TARA:
       prepended [5], and the actions kept by estimated gain [60];
     - `rollouts`, `victim_checks`: episodes on the surrogate per target (one greedy, the rest
       sampled) [8] and how many of their final documents the victim ranks [2]: the attack's
-      victim queries are `victim_checks` x the group size per target;
+      victim queries are `victim_checks` x the group size per target, fewer when the
+      victim's budget allows fewer (then all of it is spent on the best episodes);
     - `list_size`: the BM25 list per query the surrogate ranks the target in [100];
     - word constraints and synonym source as in PRADA (`synonym_source` ...), and
       `window` [256] tokens the surrogate reads;
@@ -569,13 +570,14 @@ class TARA:
         generator = torch.Generator().manual_seed(rng.getrandbits(63))
         episodes = [run_episode(env, policy_chooser(self._policy, None))]
         episodes += [run_episode(env, policy_chooser(self._policy, generator)) for _ in range(self.rollouts - 1)]
+        checks = self.victim_checks if victim.budget is None else min(self.victim_checks, victim.budget // victim.group_size)
         best: dict[str, list[int]] = {}
         for episode in sorted(episodes, key=lambda e: -e.total):
             text = env.text(episode.taken)
+            if len(best) == checks:
+                break
             if text != target.text and text not in best:
                 best[text] = episode.taken
-            if len(best) == self.victim_checks:
-                break
         if not best:
             return AttackOutcome(target.text)
         ranks = victim.group_ranks(list(best))
