@@ -16,7 +16,7 @@ import torch
 
 from robustness.attacks.attacker_models import training_queries
 from robustness.attacks.topic import (
-    TARA, Action, PolicyConfig, TopicEnvironment, mean_reward, policy_chooser, random_chooser, topic_reward, train_policy,
+    TARA, Action, PolicyConfig, TopicEnvironment, TopicPolicy, mean_reward, policy_chooser, random_chooser, topic_reward, train_policy,
 )
 from robustness.errors import ConfigError, RobustnessError
 from robustness.protocols.attack import apply_edits
@@ -97,10 +97,59 @@ def test_policy_training_is_reproducible_bit_for_bit() -> None:
 def test_trained_policy_beats_a_random_policy_on_held_out_groups() -> None:
     train = [toy_environment(seed) for seed in range(12)]
     heldout = [toy_environment(seed) for seed in range(100, 130)]
-    policy, history = train_policy(train, PolicyConfig(epochs=8, rollouts=4, hidden=8, lr=0.05), seed=0)
+    # Seed 1 starts from a policy worse than uniform choice (its initial MLP prefers the wrong
+    # actions), so beating both shows learning, not a lucky initialisation.
+    policy, history = train_policy(train, PolicyConfig(epochs=8, rollouts=4, hidden=8, lr=0.05), seed=1)
     trained = mean_reward(heldout, policy_chooser(policy, None))
+    untrained = mean_reward(heldout, policy_chooser(TopicPolicy(8, 1), None))
     uniform = np.mean([mean_reward(heldout, random_chooser(np.random.default_rng(s))) for s in range(5)])
-    assert trained > uniform + 0.5, (trained, uniform, history)
+    assert untrained < uniform
+    assert trained > uniform + 0.5 and trained > untrained + 1.0, (trained, untrained, uniform, history)
+
+
+def test_the_baseline_cancels_returns_every_rollout_shares() -> None:
+    """Every action adds one query word, so every episode earns the same reward at every step:
+    with the per-step baseline, every advantage is 0 and the policy must not move."""
+    def equal_env() -> TopicEnvironment:
+        actions = [Action(p, w) for p, w in enumerate(["alpha", "beta", "gamma", "delta"])]
+        env = TopicEnvironment(lexical, ["alpha beta gamma delta"], [np.array([0.5, 1.5, 2.5, 3.5])], "one two three four",
+                               actions, np.zeros((4, 1)), bonus=1.0, budget=2)
+        env.estimates = np.stack([env.scores(env.text([a])) - env.start_scores for a in range(4)])
+        return env
+
+    policy, history = train_policy([equal_env()], PolicyConfig(epochs=2, rollouts=3, hidden=4), seed=1)
+    untouched = TopicPolicy(4, 1)
+    assert history == [4.0, 4.0]  # two steps, each one rank up plus the bonus
+    for a, b in zip(policy.module.state_dict().values(), untouched.module.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+class _FixedSurrogate:
+    """Stands in for TopicSurrogate: always the same toy environment."""
+
+    def __init__(self, env: TopicEnvironment) -> None:
+        self.env = env
+
+    def environment(self, *args) -> TopicEnvironment:
+        return self.env
+
+
+def test_tara_checks_no_more_texts_than_the_victim_budget_allows() -> None:
+    from robustness.engine import ScoringEngine
+    from robustness import CallableRanker
+    from robustness.protocols.attack import Target, Victim
+
+    env = toy_environment(3, budget=2)
+    engine = ScoringEngine(CallableRanker(lexical, name="lexical", version="1"), progress=False)
+    target = Target("d", env.doc.text, "hard", ("a", "b", "c"), tuple(env.queries), tuple(int(r) for r in env.start_ranks))
+    for budget, most in ((None, 5), (7, 2), (2, 0)):
+        attack = TARA(rollouts=8, victim_checks=5)
+        attack._surrogate, attack._policy = _FixedSurrogate(env), TopicPolicy(8, 0)
+        victim = Victim(engine, env.queries, env.others, budget)
+        outcome = attack.attack(target, victim, random.Random(0))
+        assert victim.queries_used <= most * 3 and victim.queries_used % 3 == 0
+        if budget == 2:
+            assert outcome.text == target.text and not outcome.edits  # no check affordable: nothing kept blind
 
 
 def test_tara_rejects_bad_params() -> None:
@@ -156,3 +205,16 @@ def _edit(record: dict):
     from robustness.protocols.attack import Edit
 
     return Edit(record["kind"], record["position"], record["old"], record["new"])
+
+
+def test_too_few_training_groups_is_one_clear_error(scifact, minilm_cross_encoder) -> None:
+    from robustness.attacks.topic import training_groups
+    from robustness.attacks.word_substitution import SurrogateGuide
+
+    class Holder:
+        guide = SurrogateGuide(minilm_cross_encoder, pgd_steps=0, epsilon=1.0, window=64)
+
+    groups = training_groups(Holder(), scifact, PolicyConfig(n_groups=3, n_heldout_groups=1, group_size=3), seed=0)
+    assert len(groups) == 4 and all(len(g.query_ids) == 3 for g in groups)
+    with pytest.raises(RobustnessError, match=r"^tara: only \d+ training query groups of 4 \(needs 500\); lower group_size or the group counts$"):
+        training_groups(Holder(), scifact, PolicyConfig(n_groups=400, n_heldout_groups=100), seed=0)
