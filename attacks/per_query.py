@@ -47,14 +47,12 @@ class PerQuery:
         self.name = f"{self.spec.name} per query"
         self._setup: AttackSetup | None = None
         self._inner: dict[int, Attack] = {}
-        self.setup_figures: dict[str, Any] = {}
 
     def setup(self, setup: AttackSetup) -> dict[str, Any]:
         """Prepare the inner attack once (e.g. PRADA's surrogate); other budgets reuse its cache."""
         self._setup = setup
         self._inner = {}
-        self.setup_figures = set_up_attack(self._attack(self.word_budget), setup)
-        return self.setup_figures
+        return set_up_attack(self._attack(self.word_budget), setup)
 
     def _attack(self, budget: int) -> Attack:
         if budget not in self._inner:

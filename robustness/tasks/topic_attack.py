@@ -111,6 +111,7 @@ class TopicAttackTask:
         engine = ctx.engine(ranker_name)
         summary: dict[str, Any] = {}
         details: dict[str, Any] = {"groups": {g.id: list(g.query_ids) for g in groups}}
+        conditions = list(self._dynamic(ctx, ranker_name, groups))  # the same changed lists for every attack
         for i, spec in enumerate(self.attacks):
             attack = make("attack", spec.name, spec.params, where=f"{self.name} attacks.{i}.params")
             setup_figures = set_up_attack(attack, AttackSetup(ranker_name, engine, ctx.collection, ctx.seed, ctx.candidates_k, ctx.progress, ctx.device))
@@ -120,7 +121,7 @@ class TopicAttackTask:
             )
             for group, figures in summarise_groups(results).items():
                 summary[f"{attack.name} {group}"] = figures
-            for condition, lists, scorer in self._dynamic(ctx, ranker_name, groups):
+            for condition, lists, scorer in conditions:
                 summary[f"{attack.name} {condition}"] = remeasure(results, lists, scorer, ctx.queries, ctx.collection.docs)
             if setup_figures:
                 summary[f"{attack.name} setup"] = setup_figures
